@@ -1,0 +1,143 @@
+"""ONNX export through torch.onnx (dynamo), validated in onnxruntime before it is kept.
+
+Each inference graph becomes one self-contained file (opset 18, weights inside, dynamic batch)
+whose metadata_props tell a service without zoo what to feed it and what comes out.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from zoo.errors import UsageError, ZooError
+from zoo.files import atomic_path
+from zoo.model import GenerativeModel, Graph, ModelInfo
+from zoo.runtime import onnx_session
+
+OPSET = 18
+CHECK_BATCHES = (1, 7)
+
+
+def _inputs_like(g: Graph, batch: int, size_step: int, gen: torch.Generator):
+    """Random inputs of another batch size (and spatial size) drawn like the example."""
+    out = {}
+    for name, ex in g.example.items():
+        shape = list(ex.shape)
+        shape[0] = batch
+        if g.dynamic_size and ex.dim() == 4:
+            shape[2] += size_step
+            shape[3] += size_step
+        if ex.dtype.is_floating_point:
+            out[name] = (
+                torch.randn(shape, generator=gen).clamp_(-1, 1)
+                if ex.dim() == 4
+                else torch.randn(shape, generator=gen)
+            )
+        else:  # class indices: draw from the example's own (valid) values
+            idx = torch.randint(len(ex), (batch,), generator=gen)
+            out[name] = ex.reshape(len(ex), -1)[idx].reshape(shape)
+    return out
+
+
+def _export_graph(name: str, g: Graph, path: Path, metadata: dict[str, str]) -> None:
+    import onnx
+
+    module = g.module.eval()
+    if min(v.shape[0] for v in g.example.values()) < 2:
+        raise ZooError(f"graph {name!r}: example inputs need batch >= 2 (a batch of 1 is baked in)")
+    batch = torch.export.Dim("batch")
+    dynamic = []
+    for ex in g.example.values():
+        dims = {0: batch}
+        if g.dynamic_size and ex.dim() == 4:
+            m = g.size_multiple
+            dims[2] = m * torch.export.Dim(f"{name}_h", min=1, max=4096 // m)
+            dims[3] = m * torch.export.Dim(f"{name}_w", min=1, max=4096 // m)
+        dynamic.append(dims)
+    with warnings.catch_warnings(), torch.inference_mode(False):
+        warnings.simplefilter("ignore")
+        try:
+            program = torch.onnx.export(
+                module,
+                tuple(g.example.values()),
+                dynamo=True,
+                opset_version=OPSET,
+                input_names=list(g.example),
+                output_names=g.outputs,
+                dynamic_shapes=tuple(dynamic),
+                external_data=False,
+                verbose=False,
+            )
+        except Exception as exc:
+            raise ZooError(f"ONNX export of {name!r} failed: {type(exc).__name__}: {exc}") from None
+    proto = program.model_proto
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    with atomic_path(path) as tmp:
+        onnx.save_model(proto, str(tmp))
+        onnx.checker.check_model(str(tmp), full_check=True)
+        _validate(name, g, tmp)
+
+
+def _validate(name: str, g: Graph, path: Path) -> None:
+    """onnxruntime vs PyTorch at batch 1 and 7 (and another spatial size where dynamic)."""
+    session = onnx_session(path, "cpu")
+    gen = torch.Generator().manual_seed(0)
+    for batch in CHECK_BATCHES:
+        for size_step in (0, g.size_multiple) if g.dynamic_size else (0,):
+            inputs = _inputs_like(g, batch, size_step, gen)
+            with torch.inference_mode():
+                expected = g.module(*inputs.values())
+            expected = expected if isinstance(expected, tuple) else (expected,)
+            got = session.run(g.outputs, {k: v.numpy() for k, v in inputs.items()})
+            for out_name, e, o in zip(g.outputs, expected, got):
+                e = e.float().numpy()
+                if e.shape != o.shape:
+                    raise ZooError(f"ONNX {name}.{out_name}: shape {o.shape} != torch {e.shape}")
+                diff = float(np.max(np.abs(e - o)))
+                if not diff <= g.atol:
+                    raise ZooError(
+                        f"ONNX {name}.{out_name} differs from PyTorch by {diff:.2e} at batch "
+                        f"{batch} (tolerance {g.atol:.0e}); the export is not kept"
+                    )
+
+
+def export(model: GenerativeModel, out: Path, info: ModelInfo) -> list[Path]:
+    if out.suffix != ".onnx":
+        raise UsageError(f"--out {out} should end in .onnx")
+    graphs = model.graphs()
+    files = {
+        name: out if len(graphs) == 1 else out.with_name(f"{out.stem}.{name}.onnx")
+        for name in graphs
+    }
+    spec = info.spec
+    common = {
+        "zoo.info": info.to_json(),
+        "zoo.graphs": json.dumps({k: p.name for k, p in files.items()}),
+        "zoo.version": info.zoo_version,
+        "family": info.family,
+        "output_range": json.dumps(list(spec.value_range)),
+        "image_shape": json.dumps([spec.channels, spec.size, spec.size]),
+        "num_classes": str(spec.num_classes),
+        "classes": json.dumps(info.classes),
+    }
+    for name, g in graphs.items():
+        meta = {
+            **common,
+            "zoo.graph": name,
+            **g.metadata,
+            "inputs": json.dumps(
+                {
+                    k: [str(v.dtype).removeprefix("torch."), ["batch", *v.shape[1:]]]
+                    for k, v in g.example.items()
+                }
+            ),
+            "outputs": json.dumps(g.outputs),
+        }
+        _export_graph(name, g, files[name], meta)
+    return list(files.values())

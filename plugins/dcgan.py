@@ -1,0 +1,114 @@
+"""DCGAN (Radford et al. 2015), following pytorch/examples dcgan/main.py.
+
+Generator: ConvTranspose(nz -> ngf*2^k, 4, 1, 0) to 4x4, then ConvTranspose(4, 2, 1) blocks
+halving the channels and doubling the size up to the image; BatchNorm + ReLU on hidden layers,
+Tanh on the output, no biases. Discriminator mirrors it: Conv(4, 2, 1) + LeakyReLU(0.2) with no
+BatchNorm on the first layer, BatchNorm + LeakyReLU after, a last Conv(4, 1, 0) to one logit.
+Init N(0, 0.02) for convolutions, N(1, 0.02) for BatchNorm weights. Adam 2e-4, betas (0.5, 0.999).
+
+Departure: the paper's nets are 64x64 with four up-sampling blocks; here the number of blocks
+follows the image size (any power of two >= 16), so 28x28 MNIST is resized to 32x32 (three
+blocks) instead of changing the first layer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from zoo.plugins.gan import non_saturating_step
+
+from zoo.errors import UsageError
+from zoo.latent import LatentModel
+from zoo.model import Batch
+
+
+def _blocks(size: int) -> int:
+    blocks = int(math.log2(size)) - 2
+    if size < 16 or 2 ** (blocks + 2) != size:
+        raise UsageError(
+            f"DCGAN needs a power-of-two image size >= 16 (got {size}); pass --set image_size=32"
+        )
+    return blocks
+
+
+def init_weights(m: nn.Module) -> None:
+    if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+class Generator(nn.Module):
+    def __init__(self, nz: int, ngf: int, channels: int, size: int):
+        super().__init__()
+        n = _blocks(size)
+        width = ngf * 2 ** (n - 1)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(nz, width, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+        ]
+        for _ in range(n - 1):
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(True),
+            ]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z[:, :, None, None])
+
+
+class Discriminator(nn.Module):
+    def __init__(self, ndf: int, channels: int, size: int):
+        super().__init__()
+        n = _blocks(size)
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels, ndf, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        width = ndf
+        for _ in range(n - 1):
+            layers += [
+                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width * 2),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+            width *= 2
+        layers.append(nn.Conv2d(width, 1, 4, 1, 0, bias=False))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).view(-1)
+
+
+class DCGAN(LatentModel):
+    defaults = {"nz": 100, "ngf": 64, "ndf": 64, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999}
+    train_defaults = {"batch_size": 64, "image_size": 32}
+
+    def __init__(self, config, spec):
+        super().__init__(config, spec)
+        self.generator = Generator(config["nz"], config["ngf"], spec.channels, spec.size)
+        self.discriminator = Discriminator(config["ndf"], spec.channels, spec.size)
+        self.apply(init_weights)
+
+    def configure_optimizers(self):
+        c = self.config
+        betas = (c["beta1"], c["beta2"])
+        return {
+            "generator": torch.optim.Adam(self.generator.parameters(), c["lr"], betas=betas),
+            "discriminator": torch.optim.Adam(
+                self.discriminator.parameters(), c["lr"], betas=betas
+            ),
+        }
+
+    def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
+        real = batch.images
+        z = torch.randn(len(real), self.config["nz"], device=real.device)
+        return non_saturating_step(self, real, self.generator(z))

@@ -1,0 +1,12 @@
+"""zoo: a plugin-based zoo of generative image models.
+
+This module stays light (no torch import) so that `zoo --help` and `zoo list` start fast.
+The heavy API lives in `zoo.api`, the base class for families in `zoo.model`.
+"""
+
+from zoo.hookspecs import hookimpl
+from zoo.specs import CatalogueEntry, ExporterSpec, FamilySpec
+
+__version__ = "0.1.0"
+
+__all__ = ["CatalogueEntry", "ExporterSpec", "FamilySpec", "__version__", "hookimpl"]

@@ -1,0 +1,307 @@
+"""The Python API: everything the CLI does, as functions.
+
+import zoo.api as zoo
+zoo.train("dcgan-mnist", steps=2000)
+images = zoo.sample("runs/dcgan-mnist", n=16, seed=0)        # tensor in [-1, 1]
+zoo.export("runs/dcgan-mnist", "onnx", "dcgan.onnx")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zoo import __version__
+from zoo.checkpoint import latest_checkpoint, load_weights, read_info
+from zoo.data import load_dataset
+from zoo.errors import UsageError, ZooError
+from zoo.model import GenerativeModel, ModelInfo, SampleRequest, check_family_class
+from zoo.registry import get_registry
+from zoo.runtime import OnnxRunner, TorchRunner, resolve_device
+from zoo.settings import TrainSettings, merge, split_overrides
+from zoo.specs import CatalogueEntry, FamilySpec, import_target
+from zoo.training import Trainer, TrainResult, prepare_run_dir
+
+DEFAULT_DATA = "mnist-5k"
+
+
+def runs_dir() -> Path:
+    return Path(os.environ.get("ZOO_RUNS", "runs"))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ZOO_CACHE", Path.home() / ".cache" / "zoo"))
+
+
+def list_models() -> list[CatalogueEntry]:
+    return sorted(get_registry().catalogue.values(), key=lambda e: e.name)
+
+
+def list_families() -> list[FamilySpec]:
+    return sorted(get_registry().families.values(), key=lambda f: f.name)
+
+
+def family_class(name: str) -> type[GenerativeModel]:
+    """The family's model class, imported on first use and checked against the contract."""
+    spec = get_registry().family(name)
+    return check_family_class(import_target(spec.target), name)
+
+
+@dataclass
+class Recipe:
+    """What to train: a catalogue entry, or a family with its defaults and a data source."""
+
+    name: str
+    family: str
+    data: str
+    train: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve(target: str, data: str | None = None) -> Recipe:
+    """A catalogue name or a family name -> Recipe; ``data`` overrides the entry's data."""
+    reg = get_registry()
+    if target in reg.catalogue:
+        e = reg.model(target)
+        return Recipe(e.name, e.family, data or e.data, dict(e.train), dict(e.config))
+    if target in reg.families:
+        # a bare family trains on the data of its first catalogue entry, if it has one
+        entries = [e for e in list_models() if e.family == target]
+        return Recipe(target, target, data or (entries[0].data if entries else DEFAULT_DATA))
+    reg.model(target)  # raises with suggestions from the catalogue
+    raise AssertionError("unreachable")
+
+
+def build(info: ModelInfo) -> GenerativeModel:
+    cls = family_class(info.family)
+    config = merge(dict(cls.defaults), info.config, f"the config of {info.family}")
+    return cls(config, info.spec)
+
+
+def train(
+    target: str,
+    *,
+    data: str | None = None,
+    out: str | Path | None = None,
+    steps: int | None = None,
+    epochs: float | None = None,
+    batch_size: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    resume: bool = False,
+    precision: str = "auto",
+    progress: bool = True,
+) -> TrainResult:
+    """Train a catalogue model or a family; resumable, checkpointed, into ``out``."""
+    overrides = dict(overrides or {})
+    for key, value in (("steps", steps), ("epochs", epochs), ("batch_size", batch_size)):
+        if value is not None:
+            overrides[key] = value
+    dev = resolve_device(device)
+    run_dir = Path(out) if out else runs_dir() / target
+    checkpoint = prepare_run_dir(run_dir, resume) if resume else None
+    if checkpoint is not None:
+        info, _ = read_info(checkpoint / "model.safetensors")
+        changed = set(overrides) - {"steps", "epochs"}
+        if changed or data:
+            raise UsageError(
+                f"--resume continues {run_dir} with its own settings; only --steps/--epochs "
+                f"may change (got {', '.join(sorted(changed)) or '--data'})"
+            )
+        settings = TrainSettings(**merge(info.train["settings"], overrides, "--set"))
+        seed = info.train["seed"]
+        precision = info.train["precision"]
+    else:
+        recipe = resolve(target, data)
+        cls = family_class(recipe.family)
+        train_over, config_over = split_overrides(overrides, cls.defaults)
+        base = TrainSettings().to_dict()
+        base = merge(base, cls.train_defaults, f"train_defaults of {recipe.family}")
+        base = merge(base, recipe.train, f"the recipe of {recipe.name}")
+        settings = TrainSettings(**merge(base, train_over, "--set"))
+        config = merge(dict(cls.defaults), recipe.config, f"the config of {recipe.name}")
+        config = merge(config, config_over, "--set")
+        _check_settings(settings)
+        if precision == "auto":
+            precision = "bf16" if dev.type == "cuda" else "fp32"
+        info = ModelInfo(
+            family=recipe.family,
+            config=config,
+            spec=None,
+            name=recipe.name,  # type: ignore[arg-type]
+            data=recipe.data,
+            zoo_version=__version__,
+            train={"settings": settings.to_dict(), "seed": seed, "precision": precision},
+        )
+        prepare_run_dir(run_dir, resume=False)
+    _check_settings(settings)
+    dataset = load_dataset(info.data, image_size=settings.image_size, channels=settings.channels)
+    info.spec, info.classes = dataset.spec, dataset.classes
+    info.train["settings"] = settings.to_dict()
+    torch.manual_seed(seed)
+    model = build(info)
+    trainer = Trainer(model, info, dataset, settings, run_dir, dev, seed, precision, progress)
+    if checkpoint is not None:
+        trainer.resume(checkpoint)
+    return trainer.fit()
+
+
+def _check_settings(s: TrainSettings) -> None:
+    for key in ("steps", "batch_size", "sample_every", "checkpoint_every", "log_every"):
+        if getattr(s, key) <= 0:
+            raise UsageError(f"{key} must be positive (got {getattr(s, key)})")
+    if s.epochs < 0:
+        raise UsageError(f"epochs must be positive (got {s.epochs})")
+
+
+@dataclass
+class Loaded:
+    """A model rebuilt from a run, a checkpoint, an export or a catalogue name."""
+
+    model: GenerativeModel
+    info: ModelInfo
+    path: Path  # the weights file, or the .onnx file for ONNX-only sources
+
+
+def locate(source: str | Path) -> Path:
+    """Where a source's weights are: run dir, file, or a catalogue name's run / download."""
+    path = Path(source)
+    if path.is_dir():
+        ckpt = latest_checkpoint(path) if (path / "checkpoints").is_dir() else path
+        weights = ckpt / "model.safetensors" if ckpt else None
+        if weights is None or not weights.is_file():
+            raise UsageError(f"{path} holds no checkpoint yet; train it first")
+        return weights
+    if path.is_file():
+        if path.suffix not in (".safetensors", ".onnx"):
+            raise UsageError(
+                f"{path} is not a model: expected a run directory, .safetensors or .onnx file"
+            )
+        return path
+    reg = get_registry()
+    if str(source) in reg.catalogue:
+        run = runs_dir() / str(source)
+        if latest_checkpoint(run):
+            return locate(run)
+        from zoo.download import cached_weights
+
+        cached = cached_weights(reg.model(str(source)))
+        if cached is not None:
+            return cached
+        raise UsageError(
+            f"no weights for {source}: train it with `zoo train {source}`"
+            + (
+                f" or fetch them with `zoo download {source}`"
+                if reg.catalogue[str(source)].weights
+                else ""
+            )
+        )
+    if os.sep in str(source) or str(source).endswith((".safetensors", ".onnx")):
+        raise UsageError(f"{source} does not exist")
+    reg.model(str(source))  # unknown name: suggests close ones
+    raise AssertionError("unreachable")
+
+
+def load(source: str | Path, device: str = "cpu") -> Loaded:
+    """Rebuild the model from ``source`` with its inference weights, in eval mode."""
+    path = locate(source)
+    if path.suffix == ".onnx":
+        from zoo.onnx_files import read_onnx_info
+
+        info = read_onnx_info(path)
+        return Loaded(build(info), info, path)
+    info, _ = read_info(path)
+    model = build(info)
+    weights = load_weights(path)
+    missing = sorted(set(model.inference_state()) - set(weights))
+    if missing:
+        raise ZooError(f"{path} lacks weights the {info.family} model needs: {missing[0]}, ...")
+    try:
+        model.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise ZooError(
+            f"weights in {path} do not match a {info.family} built from its config: "
+            f"{first[1].strip() if len(first) > 1 else first[0]}"
+        ) from None
+    model.on_load(info.step)
+    model.to(resolve_device(device)).eval()
+    return Loaded(model, info, path)
+
+
+def onnx_files(loaded: Loaded, device: str = "cpu") -> dict[str, Path]:
+    """The model's graphs as ONNX files: given, cached beside the run, or exported now."""
+    from zoo.onnx_files import graph_files
+
+    if loaded.path.suffix == ".onnx":
+        return graph_files(loaded.path)
+    name = loaded.info.name or loaded.info.family
+    if loaded.path.parent.parent.name == "checkpoints":
+        target = loaded.path.parent / "onnx" / f"{name}.onnx"
+    else:
+        target = Path(tempfile.mkdtemp(prefix="zoo-onnx-")) / f"{name}.onnx"
+    if not target.exists() and not any(target.parent.glob(f"{name}.*.onnx")):
+        export_model(loaded, "onnx", target)
+    return graph_files(target if target.exists() else next(target.parent.glob(f"{name}.*.onnx")))
+
+
+def sample(
+    source: str | Path,
+    n: int = 64,
+    *,
+    seed: int = 0,
+    labels: list[int] | None = None,
+    inputs: torch.Tensor | None = None,
+    options: dict[str, Any] | None = None,
+    runtime: str = "torch",
+    device: str = "auto",
+    threads: int = 0,
+    loaded: Loaded | None = None,
+) -> torch.Tensor:
+    """Images in [-1, 1] (N, C, H, W) from the PyTorch model or its ONNX export."""
+    if n <= 0:
+        raise UsageError(f"-n must be positive (got {n})")
+    if runtime not in ("torch", "onnx"):
+        raise UsageError(f"bad runtime {runtime!r}: use torch or onnx")
+    dev = resolve_device(device)
+    loaded = loaded or load(source, "cpu")
+    label_tensor = torch.tensor(labels, dtype=torch.int64) if labels else None
+    request = SampleRequest(
+        n, torch.Generator().manual_seed(seed), label_tensor, inputs, dict(options or {})
+    )
+    loaded.model.check_request(request)
+    if runtime == "onnx":
+        runner = OnnxRunner(onnx_files(loaded), str(dev), threads)
+    else:
+        if loaded.path.suffix == ".onnx":
+            raise UsageError(f"{loaded.path} is an ONNX file: sample it with --runtime onnx")
+        runner = TorchRunner(loaded.model.to(dev).graphs(), dev)
+    with torch.inference_mode():
+        images = loaded.model.sample(request, runner)
+    sample.last_provider = runner.provider  # type: ignore[attr-defined]
+    return images
+
+
+def export_model(loaded: Loaded, fmt: str, out: str | Path) -> list[Path]:
+    spec = get_registry().exporter(fmt)
+    exporter = import_target(spec.target)
+    if loaded.path.suffix == ".onnx":
+        raise UsageError(f"{loaded.path} is already an export; export from its run or weights")
+    loaded.model.to("cpu").eval()
+    return list(exporter(loaded.model, Path(out), loaded.info))
+
+
+def export(source: str | Path, fmt: str, out: str | Path) -> list[Path]:
+    """Write ``source`` in format ``fmt`` (see `zoo plugins`) and return the files written."""
+    return export_model(load(source, "cpu"), fmt, out)
+
+
+def describe(info: ModelInfo) -> dict[str, Any]:
+    return json.loads(info.to_json())

@@ -1,0 +1,105 @@
+"""The catalogue of named models: registry.toml plus what plugins register."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import UsageError
+from zoo.settings import TrainSettings, merge
+from zoo.specs import NAME_RE, CatalogueEntry, Weights
+
+ENTRY_KEYS = {"family", "data", "summary", "train", "config", "weights"}
+WEIGHT_KEYS = {"url", "sha256", "note"}
+
+
+def validate_entry(entry: CatalogueEntry) -> None:
+    """Check the parts of an entry that need no family code: names, data, train keys, weights."""
+    where = f"catalogue entry {entry.name!r}"
+    if not NAME_RE.match(entry.name):
+        raise UsageError(f"bad model name {entry.name!r}: use lower-case letters, digits, '-'")
+    if not isinstance(entry.family, str) or not entry.family:
+        raise UsageError(f"{where} needs a family name")
+    if not isinstance(entry.data, str) or not entry.data:
+        raise UsageError(f'{where} needs a data source, e.g. data = "mnist-5k"')
+    merge(TrainSettings().to_dict(), entry.train, f"the train table of {where}")
+    if entry.weights is not None:
+        sha = entry.weights.sha256
+        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+            raise UsageError(f"{where}: weights.sha256 must be 64 lower-case hex digits")
+
+
+def parse_catalogue(text: str, source: str) -> list[CatalogueEntry]:
+    """Parse a registry.toml document; errors name the entry and list the valid keys."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{source} is not valid TOML: {exc}") from None
+    unknown_top = sorted(set(doc) - {"models"})
+    if unknown_top:
+        raise UsageError(f"unknown table(s) {', '.join(unknown_top)} in {source}; valid: models")
+    entries = []
+    for name, table in doc.get("models", {}).items():
+        where = f"[models.{name}] in {source}"
+        if not isinstance(table, dict):
+            raise UsageError(f"{where} must be a table")
+        unknown = sorted(set(table) - ENTRY_KEYS)
+        if unknown:
+            raise UsageError(
+                f"unknown key(s) {', '.join(unknown)} in {where}; "
+                f"valid keys: {', '.join(sorted(ENTRY_KEYS))}"
+            )
+        for key in ("train", "config", "weights"):
+            if key in table and not isinstance(table[key], dict):
+                raise UsageError(f"{key} in {where} must be a table")
+        weights = None
+        if "weights" in table:
+            bad = sorted(set(table["weights"]) - WEIGHT_KEYS)
+            missing = sorted({"url", "sha256"} - set(table["weights"]))
+            if bad or missing:
+                raise UsageError(
+                    f"weights in {where}: unknown {bad} / missing {missing}; "
+                    f"valid keys: {', '.join(sorted(WEIGHT_KEYS))}"
+                )
+            weights = Weights(**table["weights"])
+        entry = CatalogueEntry(
+            name=name,
+            family=table.get("family", ""),
+            data=table.get("data", ""),
+            summary=table.get("summary", ""),
+            train=dict(table.get("train", {})),
+            config=dict(table.get("config", {})),
+            weights=weights,
+            source=source,
+        )
+        validate_entry(entry)
+        entries.append(entry)
+    return entries
+
+
+def load_catalogue_file(path: str | Path) -> list[CatalogueEntry]:
+    """Entries from a registry.toml on disk (plugins can ship their own)."""
+    path = Path(path)
+    return parse_catalogue(path.read_text(encoding="utf-8"), str(path))
+
+
+def builtin_catalogue() -> list[CatalogueEntry]:
+    text = resources.files("zoo").joinpath("registry.toml").read_text(encoding="utf-8")
+    return parse_catalogue(text, "registry.toml")
+
+
+def entry_to_dict(entry: CatalogueEntry) -> dict[str, Any]:
+    out = {
+        "name": entry.name,
+        "family": entry.family,
+        "data": entry.data,
+        "summary": entry.summary,
+        "train": entry.train,
+        "config": entry.config,
+        "source": entry.source,
+    }
+    if entry.weights:
+        out["weights"] = entry.weights.__dict__
+    return out

@@ -1,0 +1,93 @@
+"""Checkpoints and weight files.
+
+A run directory holds ``checkpoints/step-NNNNNNNN/`` folders, each written to a temporary
+folder and renamed into place, so the newest complete one is always safe to resume from:
+  model.safetensors  every network's weights, with the ModelInfo as metadata
+  state.pt           optimiser state, step and RNG states (our own file, loaded weights_only)
+Exported and pretrained weights are single safetensors files with the same metadata.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from zoo.errors import UsageError, ZooError
+from zoo.files import atomic_dir, atomic_path
+from zoo.model import ModelInfo
+
+INFO_KEY = "zoo.info"
+KIND_KEY = "zoo.kind"
+
+
+def save_weights(
+    path: Path,
+    tensors: dict[str, torch.Tensor],
+    info: ModelInfo,
+    kind: str,
+    extra: dict[str, str] | None = None,
+) -> None:
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    metadata = {INFO_KEY: info.to_json(), KIND_KEY: kind, **(extra or {})}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def read_info(path: Path) -> tuple[ModelInfo, dict[str, str]]:
+    """The ModelInfo stored in a zoo safetensors file, with all its metadata."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UsageError(f"{path} is not a readable safetensors file ({exc})") from None
+    if INFO_KEY not in metadata:
+        raise UsageError(f"{path} has no zoo metadata: it was not written by zoo")
+    try:
+        return ModelInfo.from_json(metadata[INFO_KEY]), metadata
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path} has corrupt zoo metadata ({exc})") from None
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise ZooError(f"{path} is corrupt or truncated ({exc}); re-export or retrain it") from None
+
+
+def checkpoint_dirs(run_dir: Path) -> list[Path]:
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.glob("step-*") if p.is_dir() and p.name[5:].isdigit())
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    dirs = checkpoint_dirs(run_dir)
+    return dirs[-1] if dirs else None
+
+
+def save_checkpoint(
+    run_dir: Path, model: torch.nn.Module, info: ModelInfo, state: dict[str, Any], keep: int
+) -> Path:
+    final = run_dir / "checkpoints" / f"step-{info.step:08d}"
+    if final.exists():
+        return final
+    with atomic_dir(final) as tmp:
+        save_weights(tmp / "model.safetensors", model.state_dict(), info, "checkpoint")
+        torch.save(state, tmp / "state.pt")
+    for old in checkpoint_dirs(run_dir)[: -max(keep, 1)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_train_state(checkpoint: Path) -> dict[str, Any]:
+    try:
+        return torch.load(checkpoint / "state.pt", map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ZooError(f"cannot resume from {checkpoint}: state.pt is unreadable ({exc})") from None

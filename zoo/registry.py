@@ -1,0 +1,287 @@
+"""Plugin discovery: one pluggy manager, one entry-point group, broken plugins survive.
+
+Environment:
+  ZOO_PLUGINS         comma-separated entry-point or distribution names to load; set but
+                      empty loads none (not even the built-ins). Unset loads all.
+  ZOO_STRICT_PLUGINS  "1" makes any plugin error fatal (for plugin authors).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from zoo import hookspecs
+from zoo.catalogue import builtin_catalogue, validate_entry
+from zoo.errors import UsageError, ZooError
+from zoo.specs import NAME_RE, CatalogueEntry, ExporterSpec, FamilySpec
+
+GROUP = "zoo"
+BUILTIN_DIST = "zoo-gen"
+HOOKS = ("register_families", "register_exporters", "register_catalogue")
+
+
+@dataclass
+class PluginRecord:
+    """One plugin as `zoo plugins` reports it."""
+
+    name: str
+    distribution: str
+    version: str
+    module: str
+    builtin: bool
+    hooks: list[str] = field(default_factory=list)
+    families: list[str] = field(default_factory=list)
+    exporters: list[str] = field(default_factory=list)
+    catalogue: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class PluginError(ZooError):
+    pass
+
+
+@dataclass
+class Registry:
+    """Everything the plugins registered, and what went wrong while they did."""
+
+    families: dict[str, FamilySpec] = field(default_factory=dict)
+    exporters: dict[str, ExporterSpec] = field(default_factory=dict)
+    catalogue: dict[str, CatalogueEntry] = field(default_factory=dict)
+    plugins: list[PluginRecord] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    # names claimed by more than one plugin -> the distributions that claim them
+    clashes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    strict: bool = False
+    _owners: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def family(self, name: str) -> FamilySpec:
+        self._check_clash("family", name)
+        try:
+            return self.families[name]
+        except KeyError:
+            raise UsageError(
+                f"unknown family {name!r}{suggest(name, self.families)}; "
+                f"families: {', '.join(sorted(self.families)) or 'none loaded'}"
+            ) from None
+
+    def exporter(self, name: str) -> ExporterSpec:
+        self._check_clash("exporter", name)
+        try:
+            return self.exporters[name]
+        except KeyError:
+            raise UsageError(
+                f"unknown export format {name!r}{suggest(name, self.exporters)}; "
+                f"formats: {', '.join(sorted(self.exporters)) or 'none loaded'}"
+            ) from None
+
+    def model(self, name: str) -> CatalogueEntry:
+        self._check_clash("model", name)
+        try:
+            return self.catalogue[name]
+        except KeyError:
+            raise UsageError(
+                f"unknown model {name!r}{suggest(name, self.catalogue)}; "
+                "run `zoo list` to see the catalogue"
+            ) from None
+
+    def _check_clash(self, kind: str, name: str) -> None:
+        if (kind, name) in self.clashes:
+            dists = " and ".join(self.clashes[kind, name])
+            raise PluginError(
+                f"{kind} {name!r} is registered by both {dists}; uninstall one of them"
+            )
+
+    def _problem(self, message: str, exc: BaseException | None = None) -> None:
+        if self.strict:
+            raise PluginError(message) from exc
+        self.problems.append(message)
+        print(f"zoo: warning: {message}", file=sys.stderr)
+
+    def _claim(self, kind: str, name: str, record: PluginRecord) -> bool:
+        owner = self._owners.get((kind, name))
+        if owner is None:
+            self._owners[kind, name] = record.distribution
+            return True
+        self.clashes.setdefault((kind, name), [owner]).append(record.distribution)
+        self._problem(
+            f"{kind} {name!r} is registered by both {owner} and {record.distribution}; "
+            "uninstall one of them"
+        )
+        return False
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """A ' (did you mean ...?)' suffix with the closest names, or ''."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def _recorders(registry: Registry, record: PluginRecord) -> dict[str, Callable[[Any], None]]:
+    """The ``register`` callables handed to each hook, validating as objects arrive."""
+
+    def check_name(kind: str, obj: Any, cls: type) -> bool:
+        if not isinstance(obj, cls):
+            registry._problem(
+                f"plugin {record.name!r} ({record.distribution}) registered a "
+                f"{type(obj).__name__} as a {kind}; expected zoo.{cls.__name__}"
+            )
+            return False
+        if not NAME_RE.match(obj.name):
+            registry._problem(
+                f"plugin {record.name!r} ({record.distribution}) registered a {kind} with "
+                f"the bad name {obj.name!r}; use lower-case letters, digits, '-' and '_'"
+            )
+            return False
+        if isinstance(obj, FamilySpec | ExporterSpec) and ":" not in obj.target:
+            registry._problem(
+                f"plugin {record.name!r} ({record.distribution}) registered {kind} "
+                f"{obj.name!r} with target {obj.target!r}; expected 'package.module:attr'"
+            )
+            return False
+        return registry._claim(kind, obj.name, record)
+
+    def family(spec: FamilySpec) -> None:
+        if check_name("family", spec, FamilySpec):
+            registry.families[spec.name] = spec
+            record.families.append(spec.name)
+
+    def exporter(spec: ExporterSpec) -> None:
+        if check_name("exporter", spec, ExporterSpec):
+            registry.exporters[spec.name] = spec
+            record.exporters.append(spec.name)
+
+    def model(entry: CatalogueEntry) -> None:
+        if not check_name("model", entry, CatalogueEntry):
+            return
+        try:
+            validate_entry(entry)
+        except UsageError as exc:
+            registry._problem(f"plugin {record.name!r} ({record.distribution}): {exc}")
+            return
+        registry.catalogue[entry.name] = entry
+        record.catalogue.append(entry.name)
+
+    return {
+        "register_families": family,
+        "register_exporters": exporter,
+        "register_catalogue": model,
+    }
+
+
+def _wanted() -> set[str] | None:
+    value = os.environ.get("ZOO_PLUGINS")
+    if value is None:
+        return None
+    return {part.strip() for part in value.split(",") if part.strip()}
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    # editable installs can expose the same entry point twice (egg-info beside dist-info)
+    for ep in metadata.entry_points(group=GROUP):
+        if (ep.name, ep.value) not in seen:
+            seen.add((ep.name, ep.value))
+            unique.append(ep)
+    return unique
+
+
+def _run_hooks(registry: Registry, pm: pluggy.PluginManager, records: dict[str, PluginRecord]):
+    """Call every hook implementation on its own, so one failure names its plugin."""
+    for hook_name in HOOKS:
+        # pluggy orders implementations last-registered first; keep registration order
+        for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+            record = records[impl.plugin_name]
+            record.hooks.append(hook_name)
+            try:
+                impl.function(register=_recorders(registry, record)[hook_name])
+            except PluginError:
+                raise
+            except Exception as exc:
+                record.error = f"{hook_name} raised {type(exc).__name__}: {exc}"
+                registry._problem(
+                    f"plugin {record.name!r} ({record.distribution}) failed: {record.error}",
+                    exc,
+                )
+
+
+def build_registry(
+    extra: Iterable[tuple[Any, PluginRecord]] = (), *, entry_points: bool = True
+) -> Registry:
+    """Load the built-in catalogue, every wanted entry point, then ``extra`` plugins."""
+    registry = Registry(strict=os.environ.get("ZOO_STRICT_PLUGINS", "") not in ("", "0"))
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    records: dict[str, PluginRecord] = {}
+
+    def add(plugin: Any, record: PluginRecord) -> None:
+        registry.plugins.append(record)
+        key = f"{record.distribution}:{record.name}"
+        try:
+            pm.register(plugin, name=key)
+        except Exception as exc:  # pluggy rejects hookimpls that do not match a spec
+            record.error = f"{type(exc).__name__}: {exc}"
+            registry._problem(
+                f"plugin {record.name!r} ({record.distribution}) is invalid: {record.error}",
+                exc,
+            )
+            return
+        records[key] = record
+
+    wanted = _wanted()
+    for ep in _entry_points() if entry_points else []:
+        dist = ep.dist.name if ep.dist else "unknown"
+        if wanted is not None and ep.name not in wanted and dist not in wanted:
+            continue
+        record = PluginRecord(
+            name=ep.name,
+            distribution=dist,
+            version=ep.dist.version if ep.dist else "",
+            module=ep.value,
+            builtin=dist == BUILTIN_DIST,
+        )
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            record.error = f"{type(exc).__name__}: {exc}"
+            registry.plugins.append(record)
+            registry._problem(f"plugin {ep.name!r} ({dist}) failed to load: {record.error}", exc)
+            continue
+        add(plugin, record)
+    for plugin, record in extra:
+        add(plugin, record)
+
+    for entry in builtin_catalogue():
+        registry.catalogue[entry.name] = entry
+        registry._owners["model", entry.name] = BUILTIN_DIST
+    _run_hooks(registry, pm, records)
+    return registry
+
+
+_current: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, built on first use."""
+    global _current
+    if _current is None:
+        _current = build_registry()
+    return _current
+
+
+def set_registry(registry: Registry | None) -> None:
+    """Replace the process-wide registry (tests, embedding applications)."""
+    global _current
+    _current = registry

@@ -1,0 +1,94 @@
+"""Where models run: torch devices, and onnxruntime sessions with the right provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zoo.errors import UsageError, ZooError
+from zoo.model import Graph
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when a GPU is present; ``cuda`` without one is a usage error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"bad device {name!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {name} but no CUDA GPU is available; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(
+                f"--device {name} but only {torch.cuda.device_count()} GPU(s) are visible"
+            )
+    elif device.type != "cpu":
+        raise UsageError(f"unsupported device {name!r}: use auto, cpu, cuda or cuda:N")
+    return device
+
+
+class TorchRunner:
+    """Runs a model's graphs in PyTorch, in eval mode."""
+
+    name = "torch"
+
+    def __init__(self, graphs: dict[str, Graph], device: torch.device):
+        self.graphs, self.device = graphs, device
+        self.provider = f"torch:{device}"
+
+    @torch.inference_mode()
+    def __call__(self, graph: str, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        g = self.graphs[graph]
+        args = [inputs[name].to(self.device) for name in g.example]
+        out = g.module(*args)
+        out = out if isinstance(out, tuple) else (out,)
+        return {name: t.float().cpu() for name, t in zip(g.outputs, out)}
+
+
+def onnx_session(path: Path, device: str = "auto", threads: int = 0) -> Any:
+    """An onnxruntime session: CUDA provider (CPU fallback) on a GPU, CPU provider otherwise.
+
+    CUDA is only requested when torch sees a GPU, since onnxruntime-gpu lists the CUDA provider
+    as available even on machines without one and then logs errors.
+    """
+    import onnxruntime as ort
+
+    use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if use_cuda and not torch.cuda.is_available():
+        raise UsageError(f"--device {device} but no CUDA GPU is available; use --device cpu")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    providers: list[Any] = ["CPUExecutionProvider"]
+    if use_cuda:
+        index = int(device.partition(":")[2] or 0)
+        providers.insert(
+            0,
+            ("CUDAExecutionProvider", {"device_id": index, "cudnn_conv_algo_search": "HEURISTIC"}),
+        )
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ZooError(f"onnxruntime cannot load {path}: {exc}") from None
+
+
+class OnnxRunner:
+    """Runs exported graphs in onnxruntime; ``files`` maps graph names to .onnx paths."""
+
+    name = "onnx"
+
+    def __init__(self, files: dict[str, Path], device: str = "auto", threads: int = 0):
+        self.sessions = {g: onnx_session(p, device, threads) for g, p in files.items()}
+        providers = {s.get_providers()[0] for s in self.sessions.values()}
+        self.provider = ",".join(sorted(providers))
+
+    def __call__(self, graph: str, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        session = self.sessions[graph]
+        feed = {i.name: inputs[i.name].numpy() for i in session.get_inputs()}
+        names = [o.name for o in session.get_outputs()]
+        return {n: torch.from_numpy(v) for n, v in zip(names, session.run(names, feed))}

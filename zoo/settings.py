@@ -1,0 +1,105 @@
+"""Training settings and `--set key=value` overrides, validated against their defaults."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from zoo.errors import UsageError
+
+
+@dataclass
+class TrainSettings:
+    """How long and how a run trains; the family's hyperparameters live in its config."""
+
+    steps: int = 2000
+    epochs: float = 0.0  # when > 0, overrides steps: epochs * len(train) / batch_size
+    batch_size: int = 64
+    image_size: int = 0  # 0 keeps the data's own size
+    channels: int = 0  # 0 keeps the data's own channels; 1 or 3 converts
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    log_every: int = 50
+    keep_checkpoints: int = 2
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_value(text: str) -> Any:
+    """Parse a `--set` value as TOML (numbers, booleans, lists), else keep the string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_assignments(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``["lr=1e-3", "steps=10"]`` -> ``{"lr": 0.001, "steps": 10}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"bad --set {item!r}: expected KEY=VALUE, e.g. --set lr=0.0002")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def coerce(key: str, value: Any, default: Any, where: str) -> Any:
+    """Check ``value`` against the type of ``default``; ints widen to floats, lists to tuples."""
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, list | tuple):
+        ok = isinstance(value, list | tuple) and len(value) == len(default)
+        if ok:
+            value = type(default)(
+                coerce(f"{key}[{i}]", v, d, where) for i, (v, d) in enumerate(zip(value, default))
+            )
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise UsageError(
+            f"bad value {value!r} for {key!r} in {where}: expected "
+            f"{type(default).__name__} like {default!r}"
+        )
+    return value
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any], where: str) -> dict[str, Any]:
+    """``base`` updated with ``overrides``; unknown keys and wrong types are usage errors."""
+    unknown = sorted(set(overrides) - set(base))
+    if unknown:
+        raise UsageError(
+            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            f"in {where}; valid keys: {', '.join(sorted(base))}"
+        )
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = coerce(key, value, base[key], where)
+    return out
+
+
+def split_overrides(
+    overrides: dict[str, Any], family_defaults: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split `--set` values into training settings and family config, rejecting unknown keys."""
+    train_keys = set(TrainSettings.keys())
+    unknown = sorted(set(overrides) - train_keys - set(family_defaults))
+    if unknown:
+        raise UsageError(
+            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            f"in --set; valid keys: {', '.join(sorted(train_keys | set(family_defaults)))}"
+        )
+    train = {k: v for k, v in overrides.items() if k in train_keys}
+    config = {k: v for k, v in overrides.items() if k not in train_keys}
+    return train, config

@@ -1,0 +1,69 @@
+"""What plugins register: small, torch-free descriptions of families, exporters and models."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from zoo.errors import ZooError
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
+
+
+def import_target(target: str) -> Any:
+    """Import ``"package.module:attr"`` and return the attribute."""
+    module_name, _, attr = target.partition(":")
+    if not attr:
+        raise ZooError(f"bad import target {target!r}: expected 'package.module:attr'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ZooError(f"cannot import {module_name!r} for {target!r}: {exc}") from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ZooError(f"{module_name!r} has no attribute {attr!r} (from {target!r})") from None
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """A model family: ``target`` names its `zoo.model.GenerativeModel` subclass."""
+
+    name: str
+    summary: str
+    target: str
+
+
+@dataclass(frozen=True)
+class ExporterSpec:
+    """An export format: ``target`` names ``export(model, out, info) -> list[Path]``."""
+
+    name: str
+    summary: str
+    suffix: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Pretrained weights for a catalogue entry: a safetensors file checked by sha256."""
+
+    url: str
+    sha256: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """A named, reproducible model: family + data + recipe (+ optional pretrained weights)."""
+
+    name: str
+    family: str
+    data: str
+    summary: str = ""
+    train: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    weights: Weights | None = None
+    source: str = "zoo"

@@ -1,0 +1,285 @@
+"""The training loop every family shares: batches, precision, logging, previews, checkpoints.
+
+Families only implement `train_step`; this module owns everything around it, so resume,
+Ctrl-C, NaN handling and sample grids behave the same for every family.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zoo import __version__
+from zoo.checkpoint import latest_checkpoint, load_train_state, load_weights, save_checkpoint
+from zoo.data import Batches, Dataset, ImageSet
+from zoo.errors import UsageError, ZooError
+from zoo.files import atomic_path, write_text
+from zoo.images import save_samples
+from zoo.model import Batch, GenerativeModel, ModelInfo
+from zoo.settings import TrainSettings
+
+
+class Interrupted(ZooError):
+    exit_code = 130
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    seconds: float
+    last: dict[str, float]
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _check_finite(means: dict[str, float], step: int, run_dir: Path) -> None:
+    bad = {k: v for k, v in means.items() if not math.isfinite(v)}
+    if bad:
+        last = latest_checkpoint(run_dir)
+        kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+        name, value = next(iter(bad.items()))
+        raise ZooError(
+            f"loss {name!r} became {value} by step {step}; training stopped and {kept}; "
+            "try a lower learning rate (--set lr=...) or another --seed"
+        )
+
+
+def _plot_losses(metrics_file: Path, out: Path) -> None:
+    """loss.png from metrics.jsonl, when matplotlib is installed (zoo-gen[plot])."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    rows = [json.loads(line) for line in metrics_file.read_text().splitlines() if line]
+    keys = [k for k in rows[0] if k not in ("step", "seconds", "images_per_s")] if rows else []
+    if not keys:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for k in keys:
+        ax.plot([r["step"] for r in rows], [r[k] for r in rows], label=k)
+    ax.set_xlabel("step")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+class Trainer:
+    """Trains one model into one run directory."""
+
+    def __init__(
+        self,
+        model: GenerativeModel,
+        info: ModelInfo,
+        data: Dataset,
+        settings: TrainSettings,
+        run_dir: Path,
+        device: torch.device,
+        seed: int,
+        precision: str = "auto",
+        progress: bool = True,
+    ):
+        self.model, self.info, self.data = model, info, data
+        self.settings, self.run_dir, self.device = settings, run_dir, device
+        self.seed, self.progress = seed, progress
+        if precision == "auto":
+            precision = "bf16" if device.type == "cuda" else "fp32"
+        if precision not in ("fp32", "bf16"):
+            raise UsageError(f"bad precision {precision!r}: use auto, fp32 or bf16")
+        self.precision = precision
+        if model.conditional and data.train.labels is None:
+            raise UsageError(f"{info.family} is conditional but {info.data} has no labels")
+        if model.domains == 2 and data.train_b is None:
+            raise UsageError(
+                f"{info.family} translates between two domains: use --data unpaired:A,B or "
+                "a folder with trainA/ and trainB/"
+            )
+        self.batches = Batches(data.train, settings.batch_size, device, seed)
+        self.batches_b = (
+            Batches(data.train_b, settings.batch_size, device, seed + 1)
+            if model.domains == 2 and data.train_b is not None
+            else None
+        )
+        model.to(device)
+        model.optimizers = model.configure_optimizers()
+        self.step = 0
+
+    def total_steps(self) -> int:
+        s = self.settings
+        if s.epochs > 0:
+            return math.ceil(s.epochs * len(self.data.train) / self.batches.batch_size)
+        return s.steps
+
+    def resume(self, checkpoint: Path) -> None:
+        weights = load_weights(checkpoint / "model.safetensors")
+        try:
+            self.model.load_state_dict(weights)
+        except RuntimeError as exc:
+            raise ZooError(f"{checkpoint} does not match the model ({exc})") from None
+        state = load_train_state(checkpoint)
+        for name, opt in self.model.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        self.batches.load_state_dict(state["batches"])
+        if self.batches_b is not None:
+            self.batches_b.load_state_dict(state["batches_b"])
+        _set_rng_state(state["rng"], self.device)
+        self.step = int(state["step"])
+        self.model.on_load(self.step)
+
+    def save(self) -> Path:
+        self.info.step = self.step
+        state = {
+            "step": self.step,
+            "optimizers": {k: o.state_dict() for k, o in self.model.optimizers.items()},
+            "batches": self.batches.state_dict(),
+            "rng": _rng_state(self.device),
+        }
+        if self.batches_b is not None:
+            state["batches_b"] = self.batches_b.state_dict()
+        return save_checkpoint(
+            self.run_dir, self.model, self.info, state, self.settings.keep_checkpoints
+        )
+
+    def preview(self) -> None:
+        """A sample grid from fixed noise, so grids across steps are comparable."""
+        held_out = self.data.test_b if self.model.domains == 2 else None
+        images, nrow = self.model.preview(self.data.test, held_out, self.seed)
+        self.model.train()
+        save_samples(self.run_dir / "samples" / f"step-{self.step:08d}.png", images, nrow)
+
+    def _validate(self, metrics: Path) -> None:
+        with torch.no_grad():
+            values = self.model.validate(self.data.test)
+        self.model.train()
+        if values:
+            row = {"step": self.step, **{f"val_{k}": round(float(v), 6) for k, v in values.items()}}
+            with open(metrics, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+
+    def _batch(self) -> Batch:
+        images, labels = self.batches.next()
+        images_b = self.batches_b.next()[0] if self.batches_b is not None else None
+        return Batch(images, labels, images_b)
+
+    def fit(self) -> TrainResult:
+        s, total = self.settings, self.total_steps()
+        write_text(
+            self.run_dir / "config.json", json.dumps(json.loads(self.info.to_json()), indent=2)
+        )
+        metrics = self.run_dir / "metrics.jsonl"
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16)
+            if self.precision == "bf16"
+            else contextlib.nullcontext()
+        )
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=total,
+            initial=self.step,
+            disable=not self.progress or None,
+            desc=self.info.name or self.info.family,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        sums: dict[str, torch.Tensor] = {}
+        count, start, window = 0, time.perf_counter(), time.perf_counter()
+        last: dict[str, float] = {}
+        self.model.train()
+        try:
+            while self.step < total:
+                batch = self._batch()
+                with autocast:
+                    losses = self.model.train_step(batch, self.step)
+                for k, v in losses.items():
+                    v = v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))
+                    sums[k] = sums[k] + v if k in sums else v
+                count += 1
+                self.step += 1
+                bar.update(1)
+                done = self.step == total
+                if self.step % s.log_every == 0 or done:
+                    last = {k: float(v) / count for k, v in sums.items()}
+                    _check_finite(last, self.step, self.run_dir)
+                    now = time.perf_counter()
+                    row = {
+                        "step": self.step,
+                        "seconds": round(now - start, 3),
+                        "images_per_s": round(
+                            count * self.batches.batch_size / max(now - window, 1e-9), 1
+                        ),
+                        **{k: round(v, 6) for k, v in last.items()},
+                    }
+                    with open(metrics, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(row) + "\n")
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
+                    sums, count, window = {}, 0, now
+                if self.step % s.sample_every == 0 or done:
+                    self.preview()
+                if self.step % s.checkpoint_every == 0 or done:
+                    self._validate(metrics)
+                    self.save()
+        except KeyboardInterrupt:
+            bar.close()
+            if count:
+                _check_finite(
+                    {k: float(v) / count for k, v in sums.items()}, self.step, self.run_dir
+                )
+            path = self.save()
+            raise Interrupted(
+                f"interrupted at step {self.step}; checkpoint saved to {path}; "
+                "continue with --resume"
+            ) from None
+        finally:
+            bar.close()
+        if metrics.exists():
+            _plot_losses(metrics, self.run_dir / "loss.png")
+        return TrainResult(self.run_dir, self.step, time.perf_counter() - start, last)
+
+
+def prepare_run_dir(run_dir: Path, resume: bool) -> Path | None:
+    """The checkpoint to resume from; refuses to overwrite a run unless resuming."""
+    checkpoint = latest_checkpoint(run_dir)
+    if resume and checkpoint is None:
+        raise UsageError(f"--resume but {run_dir} has no checkpoint; drop --resume to start anew")
+    if not resume and checkpoint is not None:
+        raise UsageError(
+            f"{run_dir} already holds a run; pass --resume to continue it or --out DIR for a "
+            "new one"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return checkpoint
+
+
+def held_out_images(data: ImageSet, n: int) -> torch.Tensor:
+    from zoo.data import to_float
+
+    return to_float(data.images[:n])
+
+
+__all__ = ["Interrupted", "TrainResult", "Trainer", "__version__", "prepare_run_dir"]
