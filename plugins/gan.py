@@ -8,6 +8,7 @@ numerically safer than Sigmoid + BCELoss and has the same optimum. Adam 2e-4, be
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -20,7 +21,7 @@ from zoo.model import Batch
 
 def _mlp(sizes: list[int]) -> list[nn.Module]:
     layers: list[nn.Module] = []
-    for a, b in zip(sizes, sizes[1:]):
+    for a, b in itertools.pairwise(sizes):
         layers += [nn.Linear(a, b), nn.LeakyReLU(0.2, inplace=True)]
     return layers
 

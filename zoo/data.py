@@ -113,7 +113,7 @@ def _split(images: np.ndarray, labels: np.ndarray | None) -> tuple[ImageSet, Ima
     """A fixed, seeded held-out split, the same on every machine."""
     n = len(images)
     order = np.random.default_rng(SPLIT_SEED).permutation(n)
-    n_test = max(1, int(round(n * HELD_OUT))) if n > 1 else 0
+    n_test = max(1, round(n * HELD_OUT)) if n > 1 else 0
     test, train = order[:n_test], order[n_test:]
 
     def subset(idx: np.ndarray) -> ImageSet:
@@ -292,9 +292,9 @@ def load_dataset(
     else:
         from zoo.registry import suggest
 
+        hint = suggest(source, [*BUNDLED, *TORCHVISION_SETS])
         raise UsageError(
-            f"unknown data source {source!r}{suggest(source, list(BUNDLED) + list(TORCHVISION_SETS))}"
-            f"; sources: {', '.join(describe_sources())}"
+            f"unknown data source {source!r}{hint}; sources: {', '.join(describe_sources())}"
         )
     if len(ds.train) == 0:
         raise UsageError(f"data source {source!r} has no training images")

@@ -101,7 +101,8 @@ class GenerativeModel(nn.Module):
       sample_options  extra `zoo sample` options the family accepts, with their choices.
       inference       sub-modules needed for sampling and export (EMA copies where kept).
 
-    The core sets ``self.optimizers`` from `configure_optimizers` before training.
+    Before training the core sets ``self.optimizers`` from `configure_optimizers` and
+    ``self.total_steps`` to the run's length (for schedules such as a linear lr decay).
     """
 
     defaults: ClassVar[dict[str, Any]] = {}
@@ -117,10 +118,16 @@ class GenerativeModel(nn.Module):
         self.config = config
         self.spec = spec
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.total_steps = 0
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Named optimisers; their state is checkpointed under these names."""
         raise NotImplementedError
+
+    def batches_per_step(self, step: int) -> int:
+        """How many mini-batches `train_step` gets at ``step``, concatenated along dim 0
+        (WGAN's critic takes n_critic fresh batches per generator update)."""
+        return 1
 
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         """One optimisation step (all networks). Returns detached scalar losses to log."""

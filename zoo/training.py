@@ -17,9 +17,8 @@ from typing import Any
 
 import torch
 
-from zoo import __version__
 from zoo.checkpoint import latest_checkpoint, load_train_state, load_weights, save_checkpoint
-from zoo.data import Batches, Dataset, ImageSet
+from zoo.data import Batches, Dataset
 from zoo.errors import UsageError, ZooError
 from zoo.files import atomic_path, write_text
 from zoo.images import save_samples
@@ -74,12 +73,12 @@ def _plot_losses(metrics_file: Path, out: Path) -> None:
     except ImportError:
         return
     rows = [json.loads(line) for line in metrics_file.read_text().splitlines() if line]
-    keys = [k for k in rows[0] if k not in ("step", "seconds", "images_per_s")] if rows else []
+    keys = sorted({k for r in rows for k in r} - {"step", "seconds", "images_per_s"})
     if not keys:
         return
     fig, ax = plt.subplots(figsize=(7, 4))
     for k in keys:
-        ax.plot([r["step"] for r in rows], [r[k] for r in rows], label=k)
+        ax.plot([r["step"] for r in rows if k in r], [r[k] for r in rows if k in r], label=k)
     ax.set_xlabel("step")
     ax.legend()
     ax.grid(alpha=0.3)
@@ -181,9 +180,15 @@ class Trainer:
             with open(metrics, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
 
-    def _batch(self) -> Batch:
-        images, labels = self.batches.next()
-        images_b = self.batches_b.next()[0] if self.batches_b is not None else None
+    def _batch(self, k: int) -> Batch:
+        draws = [self.batches.next() for _ in range(k)]
+        images = torch.cat([d[0] for d in draws])
+        labels = torch.cat([d[1] for d in draws]) if draws[0][1] is not None else None
+        images_b = (
+            torch.cat([self.batches_b.next()[0] for _ in range(k)])
+            if self.batches_b is not None
+            else None
+        )
         return Batch(images, labels, images_b)
 
     def fit(self) -> TrainResult:
@@ -208,12 +213,15 @@ class Trainer:
             dynamic_ncols=True,
         )
         sums: dict[str, torch.Tensor] = {}
-        count, start, window = 0, time.perf_counter(), time.perf_counter()
+        count, images, start, window = 0, 0, time.perf_counter(), time.perf_counter()
+        self.model.total_steps = total
         last: dict[str, float] = {}
         self.model.train()
         try:
             while self.step < total:
-                batch = self._batch()
+                k = self.model.batches_per_step(self.step)
+                batch = self._batch(k)
+                images += k * self.batches.batch_size
                 with autocast:
                     losses = self.model.train_step(batch, self.step)
                 for k, v in losses.items():
@@ -238,7 +246,7 @@ class Trainer:
                     with open(metrics, "a", encoding="utf-8") as f:
                         f.write(json.dumps(row) + "\n")
                     bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
-                    sums, count, window = {}, 0, now
+                    sums, count, images, window = {}, 0, 0, now
                 if self.step % s.sample_every == 0 or done:
                     self.preview()
                 if self.step % s.checkpoint_every == 0 or done:
@@ -274,12 +282,3 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> Path | None:
         )
     run_dir.mkdir(parents=True, exist_ok=True)
     return checkpoint
-
-
-def held_out_images(data: ImageSet, n: int) -> torch.Tensor:
-    from zoo.data import to_float
-
-    return to_float(data.images[:n])
-
-
-__all__ = ["Interrupted", "TrainResult", "Trainer", "__version__", "prepare_run_dir"]
