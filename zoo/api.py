@@ -35,10 +35,6 @@ def runs_dir() -> Path:
     return Path(os.environ.get("ZOO_RUNS", "runs"))
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("ZOO_CACHE", Path.home() / ".cache" / "zoo"))
-
-
 def list_models() -> list[CatalogueEntry]:
     return sorted(get_registry().catalogue.values(), key=lambda e: e.name)
 
@@ -252,6 +248,15 @@ def onnx_files(loaded: Loaded, device: str = "cpu") -> dict[str, Path]:
     return graph_files(target if target.exists() else next(target.parent.glob(f"{name}.*.onnx")))
 
 
+@dataclass
+class Samples:
+    """Images in [-1, 1] (N, C, H, W), the labels they were drawn for, and where they ran."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    provider: str
+
+
 def sample(
     source: str | Path,
     n: int = 64,
@@ -264,8 +269,12 @@ def sample(
     device: str = "auto",
     threads: int = 0,
     loaded: Loaded | None = None,
-) -> torch.Tensor:
-    """Images in [-1, 1] (N, C, H, W) from the PyTorch model or its ONNX export."""
+) -> Samples:
+    """Sample from the PyTorch model or its ONNX export; same seed, same images.
+
+    ``labels`` (conditional models) gives one label per image; ``inputs`` are images in
+    [-1, 1] for families that transform images (reconstruction, translation).
+    """
     if n <= 0:
         raise UsageError(f"-n must be positive (got {n})")
     if runtime not in ("torch", "onnx"):
@@ -273,6 +282,8 @@ def sample(
     dev = resolve_device(device)
     loaded = loaded or load(source, "cpu")
     label_tensor = torch.tensor(labels, dtype=torch.int64) if labels else None
+    if label_tensor is not None and len(label_tensor) != n:
+        raise UsageError(f"got {len(label_tensor)} labels for {n} images")
     request = SampleRequest(
         n, torch.Generator().manual_seed(seed), label_tensor, inputs, dict(options or {})
     )
@@ -285,8 +296,7 @@ def sample(
         runner = TorchRunner(loaded.model.to(dev).graphs(), dev)
     with torch.inference_mode():
         images = loaded.model.sample(request, runner)
-    sample.last_provider = runner.provider  # type: ignore[attr-defined]
-    return images
+    return Samples(images, label_tensor, runner.provider)
 
 
 def export_model(loaded: Loaded, fmt: str, out: str | Path) -> list[Path]:

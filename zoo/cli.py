@@ -1,0 +1,110 @@
+"""The `zoo` command line: a thin layer over `zoo.api`.
+
+Commands live in `zoo.commands.*` and are imported only when run, so `zoo --help` and
+`zoo list` never import torch. Errors become one line on stderr: exit 2 for usage, 1 for
+runtime failures, 130 for Ctrl-C; `--debug` (or ZOO_DEBUG=1) shows the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+
+import click
+
+from zoo import __version__
+from zoo.errors import ZooError
+
+COMMANDS = {
+    "list": ("zoo.commands.catalogue:list_cmd", "List the catalogue of models and the families."),
+    "info": ("zoo.commands.catalogue:info_cmd", "Show a model's or family's full recipe."),
+    "plugins": ("zoo.commands.plugins:plugins_cmd", "List plugins and what they registered."),
+    "train": ("zoo.commands.train:train_cmd", "Train a catalogue model or a family."),
+    "sample": (
+        "zoo.commands.sample:sample_cmd",
+        "Write samples from a model as PNG, .npy or .npz.",
+    ),
+    "export": ("zoo.commands.export:export_cmd", "Export a model to safetensors or ONNX."),
+    "download": ("zoo.commands.catalogue:download_cmd", "Download a model's pretrained weights."),
+}
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("ZOO_DEBUG", "") not in ("", "0")
+
+
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command runs (or its help is shown)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS:
+            module, _, attr = COMMANDS[name][0].partition(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # short help from the table above, so listing commands imports none of them
+        rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]
+        rows += [(n, c.get_short_help_str()) for n, c in sorted(self.commands.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else None
+        if name and self.get_command(ctx, name) is None and not name.startswith("-"):
+            from zoo.registry import suggest
+
+            raise click.UsageError(f"no command {name!r}{suggest(name, self.list_commands(ctx))}")
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="zoo")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def cli(debug: bool) -> None:
+    """zoo: a plugin-based zoo of generative image models.
+
+    Train a model from the catalogue, sample it, export it to safetensors or ONNX:
+
+      zoo train dcgan-mnist && zoo sample dcgan-mnist -n 64 --out grid.png
+    """
+    if debug:
+        os.environ["ZOO_DEBUG"] = "1"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and turn every failure into one line and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="zoo", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ZooError as exc:
+        if debug_enabled():
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if debug_enabled():
+            traceback.print_exc()
+        else:
+            click.echo(
+                f"Error: unexpected {type(exc).__name__}: {exc} "
+                "(run with --debug or ZOO_DEBUG=1 for the traceback)",
+                err=True,
+            )
+        sys.exit(1)
+    sys.exit(0)

@@ -1,0 +1,36 @@
+"""Helpers shared by the commands: JSON output and `--set` parsing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from zoo.errors import UsageError
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def table(rows: list[list[str]], headers: list[str]) -> None:
+    """A plain, aligned text table (no colour: it goes into pipes and logs)."""
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    for row in [headers, *rows]:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def parse_labels(values: tuple[str, ...], num_classes: int) -> list[int]:
+    """``("7",)``, ``("0,1,2",)`` or ``("all",)`` -> class indices."""
+    labels: list[int] = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if part == "all":
+                labels += range(num_classes)
+            elif part.lstrip("-").isdigit():
+                labels.append(int(part))
+            else:
+                raise UsageError(f"bad --label {part!r}: use integers, a comma list or 'all'")
+    return labels

@@ -1,0 +1,107 @@
+"""`zoo sample`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+
+@click.command("sample")
+@click.argument("source")
+@click.option(
+    "-n",
+    "n",
+    type=int,
+    default=64,
+    show_default=True,
+    help="Number of images (per label with --label).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("samples.png"),
+    show_default=True,
+    help="A .png grid, or .npy / .npz arrays (uint8 NCHW).",
+)
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    help="Class label(s) for conditional models: 7, 0,1,2 or all (a row each).",
+)
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Image file or folder to reconstruct or translate. Repeatable.",
+)
+@click.option("--direction", help="Translation direction for two-domain models: a2b or b2a.")
+@click.option(
+    "--interpolate",
+    type=click.IntRange(min=2),
+    help="Interpolate between the inputs in this many steps (VAE).",
+)
+@click.option(
+    "--runtime",
+    type=click.Choice(["torch", "onnx"]),
+    default="torch",
+    show_default=True,
+    help="Sample with PyTorch or through the exported ONNX model.",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    default=0,
+    help="onnxruntime intra-op threads (0: its default).",
+)
+@click.option("--nrow", type=click.IntRange(min=0), default=0, help="Images per grid row.")
+def sample_cmd(
+    source, n, seed, out, labels, inputs, direction, interpolate, runtime, device, threads, nrow
+) -> None:
+    """Sample from SOURCE: a run directory, a .safetensors or .onnx file, or a catalogue
+    name (its run in runs/ or its downloaded weights)."""
+    from zoo import api
+    from zoo.commands.common import parse_labels
+    from zoo.errors import UsageError
+    from zoo.images import check_output, load_inputs, save_samples
+
+    check_output(out)
+    if n <= 0:
+        raise UsageError(f"-n must be positive (got {n})")
+    loaded = api.load(source, "cpu")
+    spec = loaded.model.spec
+    label_list = parse_labels(labels, spec.num_classes) if labels else None
+    if label_list is not None:  # n images per label, one row each
+        nrow = nrow or n
+        label_list = [label for label in label_list for _ in range(n)]
+        n = len(label_list)
+    images = load_inputs(list(inputs), spec.channels, spec.size) if inputs else None
+    if images is not None and not interpolate:
+        n = len(images)
+    options = {}
+    if direction:
+        options["direction"] = direction
+    if interpolate:
+        options["interpolate"] = interpolate
+        nrow = nrow or interpolate
+    result = api.sample(
+        source,
+        n,
+        seed=seed,
+        labels=label_list,
+        inputs=images,
+        options=options,
+        runtime=runtime,
+        device=device,
+        threads=threads,
+        loaded=loaded,
+    )
+    save_samples(
+        out, result.images, nrow or math.ceil(math.sqrt(len(result.images))), result.labels
+    )
+    click.echo(f"wrote {len(result.images)} images to {out} ({result.provider})")

@@ -1,0 +1,67 @@
+"""`zoo train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("train")
+@click.argument("model")
+@click.option(
+    "--data",
+    help="Data source: mnist-5k, digits, mnist, fashion-mnist, cifar10, "
+    "folder:PATH, unpaired:A,B (default: the catalogue entry's).",
+)
+@click.option("--out", type=click.Path(path_type=Path), help="Run directory [runs/MODEL].")
+@click.option("--steps", type=click.IntRange(min=1), help="Training steps.")
+@click.option(
+    "--epochs",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Train for this many passes over the data instead of --steps.",
+)
+@click.option("--batch-size", type=click.IntRange(min=1))
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a setting or hyperparameter (see `zoo info MODEL`). Repeatable.",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option(
+    "--precision",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    help="auto: bf16 on CUDA.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def train_cmd(
+    model, data, out, steps, epochs, batch_size, sets, device, precision, seed, resume, quiet
+) -> None:
+    """Train MODEL (a catalogue name or a family) and write checkpoints, sample grids and
+    metrics to a run directory. Ctrl-C saves a checkpoint; --resume continues it."""
+    from zoo import api
+    from zoo.settings import parse_assignments
+
+    result = api.train(
+        model,
+        data=data,
+        out=out,
+        steps=steps,
+        epochs=epochs,
+        batch_size=batch_size,
+        overrides=parse_assignments(sets),
+        device=device,
+        seed=seed,
+        resume=resume,
+        precision=precision,
+        progress=not quiet,
+    )
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in result.last.items())
+    click.echo(f"trained {result.step} steps in {result.seconds:.1f}s ({losses})")
+    click.echo(f"run: {result.run_dir}  (sample it: zoo sample {result.run_dir} --out grid.png)")
