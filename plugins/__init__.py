@@ -2,6 +2,8 @@
 
 Each object below only names its family's class; the family module (networks, losses, train
 step) is imported when the family is first used, so listing models never imports torch.
+The objects carry a ``_plugin`` suffix: a bare ``gan`` would be replaced by the submodule
+``zoo.plugins.gan`` as soon as that is imported.
 """
 
 from types import SimpleNamespace
@@ -9,7 +11,7 @@ from types import SimpleNamespace
 from zoo import FamilySpec, hookimpl
 
 
-def _plugin(spec: FamilySpec) -> SimpleNamespace:
+def _family(spec: FamilySpec) -> SimpleNamespace:
     @hookimpl
     def register_families(register):
         register(spec)
@@ -17,35 +19,35 @@ def _plugin(spec: FamilySpec) -> SimpleNamespace:
     return SimpleNamespace(register_families=register_families)
 
 
-gan = _plugin(
+gan_plugin = _family(
     FamilySpec(
         "gan",
         "MLP GAN with the non-saturating loss (Goodfellow et al. 2014)",
         "zoo.plugins.gan:GAN",
     )
 )
-dcgan = _plugin(
+dcgan_plugin = _family(
     FamilySpec("dcgan", "deep convolutional GAN (Radford et al. 2015)", "zoo.plugins.dcgan:DCGAN")
 )
-cgan = _plugin(
+cgan_plugin = _family(
     FamilySpec("cgan", "class-conditional GAN (Mirza & Osindero 2014)", "zoo.plugins.cgan:CGAN")
 )
-wgan = _plugin(
+wgan_plugin = _family(
     FamilySpec(
         "wgan", "Wasserstein GAN: weight clipping or gradient penalty", "zoo.plugins.wgan:WGAN"
     )
 )
-vae = _plugin(
+vae_plugin = _family(
     FamilySpec(
         "vae",
         "convolutional variational autoencoder (Kingma & Welling 2014)",
         "zoo.plugins.vae:VAE",
     )
 )
-pggan = _plugin(
+pggan_plugin = _family(
     FamilySpec("pggan", "progressive growing GAN (Karras et al. 2018)", "zoo.plugins.pggan:PGGAN")
 )
-cyclegan = _plugin(
+cyclegan_plugin = _family(
     FamilySpec(
         "cyclegan", "unpaired image translation (Zhu et al. 2017)", "zoo.plugins.cyclegan:CycleGAN"
     )

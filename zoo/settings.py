@@ -59,12 +59,16 @@ def coerce(key: str, value: Any, default: Any, where: str) -> Any:
     elif isinstance(default, float):
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         value = float(value) if ok else value
-    elif isinstance(default, list | tuple):
+    elif isinstance(default, tuple):  # fixed-length pairs such as Adam's betas
         ok = isinstance(value, list | tuple) and len(value) == len(default)
         if ok:
-            value = type(default)(
+            value = tuple(
                 coerce(f"{key}[{i}]", v, d, where) for i, (v, d) in enumerate(zip(value, default))
             )
+    elif isinstance(default, list):  # any length, elements like the default's (layer widths)
+        ok = isinstance(value, list | tuple) and len(value) > 0
+        if ok and default:
+            value = [coerce(f"{key}[{i}]", v, default[0], where) for i, v in enumerate(value)]
     else:
         ok = isinstance(value, type(default))
     if not ok:

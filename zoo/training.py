@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,29 @@ from zoo.settings import TrainSettings
 
 class Interrupted(ZooError):
     exit_code = 130
+
+
+class StopOnSigint:
+    """Ctrl-C asks the loop to stop after the current step, so the checkpoint it saves is a
+    consistent state that resumes exactly; a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous)
+        print("\nzoo: stopping after this step (Ctrl-C again to abort)", file=sys.stderr)
+
+    def __enter__(self) -> StopOnSigint:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None and not self.requested:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 @dataclass
@@ -72,6 +97,8 @@ def _plot_losses(metrics_file: Path, out: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         return
+    if not metrics_file.exists():
+        return
     rows = [json.loads(line) for line in metrics_file.read_text().splitlines() if line]
     keys = sorted({k for r in rows for k in r} - {"step", "seconds", "images_per_s"})
     if not keys:
@@ -86,6 +113,47 @@ def _plot_losses(metrics_file: Path, out: Path) -> None:
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+
+
+class MetricsLog:
+    """Running means of the losses, flushed as JSON lines (metrics.jsonl) every log step.
+
+    Losses stay tensors between flushes: converting each step would sync the GPU each step.
+    A non-finite loss is caught at the next flush, before any checkpoint is written.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = self.images = 0
+        self.start = self.window = time.perf_counter()
+        self.last: dict[str, float] = {}
+
+    def add(self, losses: dict[str, Any], images: int) -> None:
+        for name, value in losses.items():
+            value = value.detach().float() if torch.is_tensor(value) else torch.tensor(value)
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+        self.count += 1
+        self.images += images
+
+    def flush(self, step: int) -> dict[str, float]:
+        now = time.perf_counter()
+        self.last = {k: float(v) / max(self.count, 1) for k, v in self.sums.items()}
+        speed = round(self.images / max(now - self.window, 1e-9), 1)
+        self.write(
+            step, {"seconds": round(now - self.start, 3), "images_per_s": speed, **self.last}
+        )
+        self.sums, self.count, self.images, self.window = {}, 0, 0, now
+        return self.last
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        if values:
+            row = {"step": step, **{k: round(v, 6) for k, v in values.items()}}
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
 
 
 class Trainer:
@@ -171,14 +239,11 @@ class Trainer:
         self.model.train()
         save_samples(self.run_dir / "samples" / f"step-{self.step:08d}.png", images, nrow)
 
-    def _validate(self, metrics: Path) -> None:
+    def _validate(self) -> dict[str, float]:
         with torch.no_grad():
             values = self.model.validate(self.data.test)
         self.model.train()
-        if values:
-            row = {"step": self.step, **{f"val_{k}": round(float(v), 6) for k, v in values.items()}}
-            with open(metrics, "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
+        return {f"val_{k}": float(v) for k, v in values.items()}
 
     def _batch(self, k: int) -> Batch:
         draws = [self.batches.next() for _ in range(k)]
@@ -193,10 +258,9 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         s, total = self.settings, self.total_steps()
-        write_text(
-            self.run_dir / "config.json", json.dumps(json.loads(self.info.to_json()), indent=2)
-        )
-        metrics = self.run_dir / "metrics.jsonl"
+        info_json = json.dumps(json.loads(self.info.to_json()), indent=2)
+        write_text(self.run_dir / "config.json", info_json)
+        log = MetricsLog(self.run_dir / "metrics.jsonl")
         autocast = (
             torch.autocast("cuda", dtype=torch.bfloat16)
             if self.precision == "bf16"
@@ -212,62 +276,35 @@ class Trainer:
             file=sys.stderr,
             dynamic_ncols=True,
         )
-        sums: dict[str, torch.Tensor] = {}
-        count, images, start, window = 0, 0, time.perf_counter(), time.perf_counter()
         self.model.total_steps = total
-        last: dict[str, float] = {}
         self.model.train()
-        try:
+        with StopOnSigint() as stop, bar:
             while self.step < total:
                 k = self.model.batches_per_step(self.step)
                 batch = self._batch(k)
-                images += k * self.batches.batch_size
                 with autocast:
                     losses = self.model.train_step(batch, self.step)
-                for k, v in losses.items():
-                    v = v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))
-                    sums[k] = sums[k] + v if k in sums else v
-                count += 1
+                log.add(losses, k * self.batches.batch_size)
                 self.step += 1
                 bar.update(1)
                 done = self.step == total
                 if self.step % s.log_every == 0 or done:
-                    last = {k: float(v) / count for k, v in sums.items()}
-                    _check_finite(last, self.step, self.run_dir)
-                    now = time.perf_counter()
-                    row = {
-                        "step": self.step,
-                        "seconds": round(now - start, 3),
-                        "images_per_s": round(
-                            count * self.batches.batch_size / max(now - window, 1e-9), 1
-                        ),
-                        **{k: round(v, 6) for k, v in last.items()},
-                    }
-                    with open(metrics, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(row) + "\n")
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
-                    sums, count, images, window = {}, 0, 0, now
+                    means = log.flush(self.step)
+                    _check_finite(means, self.step, self.run_dir)
+                    bar.set_postfix({n: f"{v:.3g}" for n, v in means.items()}, refresh=False)
                 if self.step % s.sample_every == 0 or done:
                     self.preview()
                 if self.step % s.checkpoint_every == 0 or done:
-                    self._validate(metrics)
+                    log.write(self.step, self._validate())
                     self.save()
-        except KeyboardInterrupt:
-            bar.close()
-            if count:
-                _check_finite(
-                    {k: float(v) / count for k, v in sums.items()}, self.step, self.run_dir
-                )
-            path = self.save()
-            raise Interrupted(
-                f"interrupted at step {self.step}; checkpoint saved to {path}; "
-                "continue with --resume"
-            ) from None
-        finally:
-            bar.close()
-        if metrics.exists():
-            _plot_losses(metrics, self.run_dir / "loss.png")
-        return TrainResult(self.run_dir, self.step, time.perf_counter() - start, last)
+                if stop.requested and not done:
+                    path = self.save()
+                    raise Interrupted(
+                        f"interrupted at step {self.step}; checkpoint saved to {path}; "
+                        "continue with --resume"
+                    )
+        _plot_losses(log.path, self.run_dir / "loss.png")
+        return TrainResult(self.run_dir, self.step, log.elapsed(), log.last)
 
 
 def prepare_run_dir(run_dir: Path, resume: bool) -> Path | None:

@@ -1,0 +1,74 @@
+"""Shared fixtures: an isolated working directory and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+
+# Small thread pools: the suite runs on 2 cores, where oversubscribed OpenMP crawls.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# A GAN small enough to train a few steps in well under a second.
+TINY_GAN = [
+    "--set",
+    "g_hidden=[16]",
+    "--set",
+    "d_hidden=[16]",
+    "--set",
+    "nz=4",
+    "--set",
+    "log_every=2",
+    "--set",
+    "sample_every=4",
+    "--set",
+    "checkpoint_every=4",
+]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Each test runs in its own directory with its own runs/ and cache."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZOO_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("ZOO_PLUGINS", raising=False)
+    monkeypatch.delenv("ZOO_STRICT_PLUGINS", raising=False)
+    monkeypatch.delenv("ZOO_DEBUG", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def zoo(capsys):
+    """Run `zoo ARGS...` in-process through the real entry point; returns exit code and output."""
+    from zoo.cli import main
+
+    def run(*args: str) -> Result:
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,149 @@
+"""The CLI end to end on tiny budgets: what a user types and what they get back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import TINY_GAN
+
+
+@pytest.fixture
+def trained(zoo, tmp_path):
+    r = zoo("train", "gan-mnist", "--data", "digits", "--steps", "4", "-q", *TINY_GAN)
+    assert r.code == 0, r.err
+    return tmp_path / "runs" / "gan-mnist"
+
+
+def test_startup_does_not_import_torch():
+    code = (
+        "import sys; from zoo.cli import main\n"
+        "for args in (['--help'], ['list'], ['--version']):\n"
+        "    try: main(args)\n"
+        "    except SystemExit as e: assert e.code == 0, (args, e.code)\n"
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_list_and_info(zoo):
+    r = zoo("list", "--json")
+    assert r.code == 0
+    data = json.loads(r.out)
+    names = {m["name"] for m in data["models"]}
+    assert {"gan-mnist", "dcgan-mnist"} <= names
+    assert {"gan", "dcgan"} <= {f["name"] for f in data["families"]}
+    r = zoo("info", "dcgan-mnist", "--json")
+    info = json.loads(r.out)
+    assert info["family"] == "dcgan" and info["train"]["image_size"] == 32
+    assert info["config"]["lr"] == pytest.approx(2e-4)
+    assert "nz = 100" in zoo("info", "dcgan").out
+
+
+def test_version(zoo):
+    assert zoo("--version").out.startswith("zoo, version 0.1.0")
+
+
+def test_train_writes_run(trained):
+    checkpoints = sorted((trained / "checkpoints").iterdir())
+    assert [c.name for c in checkpoints] == ["step-00000004"]
+    assert (checkpoints[0] / "model.safetensors").is_file()
+    assert (trained / "samples" / "step-00000004.png").is_file()
+    rows = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4]
+    assert {"d_loss", "g_loss"} <= set(rows[0])
+    assert json.loads((trained / "config.json").read_text())["family"] == "gan"
+
+
+def test_train_refuses_to_overwrite_a_run(zoo, trained):
+    r = zoo("train", "gan-mnist", "--data", "digits", "--steps", "4", *TINY_GAN)
+    assert r.code == 2 and "--resume" in r.err
+
+
+def test_sample_png_npy_npz(zoo, trained):
+    r = zoo("sample", "gan-mnist", "-n", "6", "--seed", "3", "--out", "a.png")
+    assert r.code == 0, r.err
+    assert Image.open("a.png").mode == "L"
+    zoo("sample", str(trained), "-n", "6", "--seed", "3", "--out", "a.npy")
+    arr = np.load("a.npy")
+    assert arr.shape == (6, 1, 8, 8) and arr.dtype == np.uint8
+    zoo("sample", str(trained), "-n", "6", "--seed", "3", "--out", "b.npz")
+    assert np.array_equal(np.load("b.npz")["images"], arr)  # same seed, same images
+    zoo("sample", str(trained), "-n", "6", "--seed", "4", "--out", "c.npy")
+    assert not np.array_equal(np.load("c.npy"), arr)
+
+
+def test_sample_onnx_runtime_matches_torch(zoo, trained):
+    zoo("sample", str(trained), "-n", "5", "--out", "t.npy")
+    r = zoo("sample", str(trained), "-n", "5", "--out", "o.npy", "--runtime", "onnx")
+    assert r.code == 0, r.err
+    assert "ExecutionProvider" in r.out
+    diff = np.abs(np.load("t.npy").astype(int) - np.load("o.npy").astype(int))
+    assert diff.max() <= 1  # uint8 rounding of outputs equal within 1e-4
+
+
+def test_export_both_formats_and_sample_from_them(zoo, trained):
+    r = zoo("export", str(trained), "--format", "onnx", "--out", "m.onnx")
+    assert r.code == 0, r.err
+    r = zoo("export", str(trained), "--format", "safetensors", "--out", "m.safetensors")
+    assert r.code == 0, r.err
+    zoo("sample", str(trained), "-n", "4", "--out", "ref.npy")
+    zoo("sample", "m.safetensors", "-n", "4", "--out", "st.npy")
+    zoo("sample", "m.onnx", "-n", "4", "--out", "ox.npy", "--runtime", "onnx")
+    ref = np.load("ref.npy").astype(int)
+    assert np.array_equal(np.load("st.npy"), ref)
+    assert np.abs(np.load("ox.npy") - ref).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["train", "gan-mnst"], 2, "did you mean gan-mnist"),
+        (["train", "gan-mnist", "--set", "lr=fast"], 2, "expected float"),
+        (["train", "gan-mnist", "--set", "nope=1"], 2, "valid keys: batch_size"),
+        (["train", "gan-mnist", "--set", "lr"], 2, "expected KEY=VALUE"),
+        (["train", "gan-mnist", "--data", "imagenet"], 2, "unknown data source"),
+        (["train", "gan-mnist", "--device", "tpu"], 2, "device"),
+        (["sample", "nothing-here"], 2, "unknown model"),
+        (["sample", "gan-mnist"], 2, "zoo train gan-mnist"),
+        (["sample", "gan-mnist", "-n", "0"], 2, "-n must be positive"),
+        (["sample", "gan-mnist", "--out", "x.jpg"], 2, ".png"),
+        (["export", "gan-mnist", "--format", "tflite", "--out", "x"], 2, None),
+        (["bogus"], 2, "no command"),
+    ],
+)
+def test_bad_input_is_one_line_error(zoo, args, code, message):
+    r = zoo(*args)
+    assert r.code == code
+    assert "Traceback" not in r.err
+    if message:
+        assert message in r.err
+
+
+def test_wrong_file_type_and_corrupt_checkpoint(zoo, trained, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    r = zoo("sample", "notes.txt")
+    assert r.code == 2 and "not a model" in r.err
+    (tmp_path / "fake.safetensors").write_bytes(b"\x00" * 64)
+    r = zoo("sample", "fake.safetensors")
+    assert r.code == 2 and "safetensors" in r.err
+    weights = next((trained / "checkpoints").iterdir()) / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])  # truncated
+    r = zoo("sample", str(trained), "--out", "x.png")
+    assert r.code in (1, 2) and "Traceback" not in r.err
+    assert "corrupt" in r.err or "not a readable" in r.err
+
+
+def test_labels_on_unconditional_model(zoo, trained):
+    r = zoo("sample", str(trained), "--label", "3")
+    assert r.code == 2 and "not conditional" in r.err
+
+
+def test_debug_shows_traceback(zoo):
+    r = zoo("--debug", "sample", "nothing.safetensors")
+    assert r.code == 2 and "Traceback" in r.err

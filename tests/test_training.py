@@ -1,0 +1,120 @@
+"""Resume, Ctrl-C and NaN handling: the guarantees that keep a long run's work safe."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from zoo.plugins.gan import GAN
+
+import zoo.api as api
+from zoo.errors import ZooError
+from zoo.training import Interrupted
+
+TINY = {
+    "g_hidden": [16],
+    "d_hidden": [16],
+    "nz": 4,
+    "log_every": 1,
+    "sample_every": 100,
+    "checkpoint_every": 3,
+}
+
+
+def train(out, steps, **kw):
+    return api.train(
+        "gan", data="digits", out=out, steps=steps, overrides=dict(TINY), progress=False, **kw
+    )
+
+
+def final_weights(run):
+    ckpt = sorted((run / "checkpoints").iterdir())[-1]
+    return load_file(ckpt / "model.safetensors")
+
+
+def assert_same(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_resume_continues_exactly(tmp_path):
+    train(tmp_path / "straight", 6)
+    train(tmp_path / "split", 3)
+    api.train("gan", out=tmp_path / "split", steps=6, resume=True, progress=False)
+    assert_same(final_weights(tmp_path / "straight"), final_weights(tmp_path / "split"))
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch):
+    train(tmp_path / "straight", 6)
+    real_step = GAN.train_step
+
+    def ctrl_c_during_step_4(self, batch, step):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(self, batch, step)
+
+    monkeypatch.setattr(GAN, "train_step", ctrl_c_during_step_4)
+    with pytest.raises(Interrupted, match="interrupted at step 4"):
+        train(tmp_path / "run", 6)
+    assert (tmp_path / "run" / "checkpoints" / "step-00000004").is_dir()
+    monkeypatch.setattr(GAN, "train_step", real_step)
+    api.train("gan", out=tmp_path / "run", steps=6, resume=True, progress=False)
+    assert_same(final_weights(tmp_path / "straight"), final_weights(tmp_path / "run"))
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    real_step = GAN.train_step
+
+    def nan_after_4(self, batch, step):
+        losses = real_step(self, batch, step)
+        if step >= 4:
+            losses["g_loss"] = torch.tensor(float("nan"))
+        return losses
+
+    monkeypatch.setattr(GAN, "train_step", nan_after_4)
+    with pytest.raises(ZooError, match=r"'g_loss' became nan by step 5.*step-00000003"):
+        train(tmp_path / "run", 10)
+    names = [p.name for p in (tmp_path / "run" / "checkpoints").iterdir()]
+    assert names == ["step-00000003"]
+
+
+def test_resume_without_checkpoint_and_changed_settings(tmp_path):
+    with pytest.raises(ZooError, match="no checkpoint"):
+        api.train("gan", out=tmp_path / "none", steps=2, resume=True, progress=False)
+    train(tmp_path / "run", 3)
+    with pytest.raises(ZooError, match="only --steps"):
+        api.train(
+            "gan", out=tmp_path / "run", steps=6, resume=True, progress=False, overrides={"lr": 0.1}
+        )
+
+
+def test_seed_makes_runs_reproducible(tmp_path):
+    train(tmp_path / "a", 3, seed=7)
+    train(tmp_path / "b", 3, seed=7)
+    train(tmp_path / "c", 3, seed=8)
+    assert_same(final_weights(tmp_path / "a"), final_weights(tmp_path / "b"))
+    a, c = final_weights(tmp_path / "a"), final_weights(tmp_path / "c")
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_epochs_set_the_length(tmp_path):
+    result = api.train(
+        "gan",
+        data="digits",
+        out=tmp_path / "e",
+        epochs=0.1,
+        batch_size=64,
+        overrides=dict(TINY),
+        progress=False,
+    )
+    assert result.step == 3  # ceil(0.1 * 1438 train images / 64)
+
+
+def test_old_checkpoints_are_pruned(tmp_path):
+    train(tmp_path / "run", 9)
+    names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert names == ["step-00000006", "step-00000009"]
