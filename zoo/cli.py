@@ -28,6 +28,8 @@ COMMANDS = {
     ),
     "export": ("zoo.commands.export:export_cmd", "Export a model to safetensors or ONNX."),
     "download": ("zoo.commands.catalogue:download_cmd", "Download a model's pretrained weights."),
+    "install": ("zoo.commands.install:install_cmd", "Install plugin packages with pip."),
+    "uninstall": ("zoo.commands.install:uninstall_cmd", "Uninstall plugin packages with pip."),
 }
 
 
@@ -38,19 +40,25 @@ def debug_enabled() -> bool:
 class LazyGroup(click.Group):
     """Imports a command's module only when that command runs (or its help is shown)."""
 
+    def plugin_commands(self) -> dict[str, click.Command]:
+        """Commands from plugins' register_commands hook (loads plugins, not torch)."""
+        from zoo.registry import get_registry
+
+        return {**get_registry().commands(reserved=COMMANDS), **self.commands}
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*COMMANDS, *super().list_commands(ctx)})
+        return sorted({*COMMANDS, *self.plugin_commands()})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in COMMANDS:
             module, _, attr = COMMANDS[name][0].partition(":")
             return getattr(importlib.import_module(module), attr)
-        return super().get_command(ctx, name)
+        return self.plugin_commands().get(name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # short help from the table above, so listing commands imports none of them
         rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]
-        rows += [(n, c.get_short_help_str()) for n, c in sorted(self.commands.items())]
+        rows += [(n, c.get_short_help_str()) for n, c in self.plugin_commands().items()]
         with formatter.section("Commands"):
             formatter.write_dl(sorted(rows))
 
@@ -80,7 +88,8 @@ def cli(debug: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn every failure into one line and an exit code."""
     try:
-        cli.main(args=argv, prog_name="zoo", standalone_mode=False)
+        # without standalone mode click returns ctx.exit(n)'s code instead of exiting
+        code = cli.main(args=argv, prog_name="zoo", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:
@@ -107,4 +116,4 @@ def main(argv: list[str] | None = None) -> None:
                 err=True,
             )
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

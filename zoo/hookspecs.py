@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    import click
+
     from zoo.specs import CatalogueEntry, ExporterSpec, FamilySpec
 
 PROJECT = "zoo"
@@ -57,4 +59,16 @@ def register_catalogue(register: Callable[[CatalogueEntry], None]) -> None:
     Call ``register(CatalogueEntry(name, family, data, ...))`` for each model: a family plus
     a data set, training settings and hyperparameters that override the family's defaults,
     and optionally pretrained weights (URL and sha256).
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add commands to the ``zoo`` command line.
+
+    ``cli`` is a `click.Group`: decorate functions with ``@cli.command()`` or call
+    ``cli.add_command(cmd)``. The hook runs when the command line needs the list of commands
+    (``zoo --help``, an unknown command name, `zoo plugins`), never for the built-in commands,
+    so it must stay cheap: import heavy libraries inside the command's function. A command
+    whose name is taken by a built-in or another plugin is dropped with a warning.
     """

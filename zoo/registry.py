@@ -1,5 +1,9 @@
 """Plugin discovery: one pluggy manager, one entry-point group, broken plugins survive.
 
+Names are validated as plugins register them; a family's or exporter's target is imported
+and checked when it is first used (or by `zoo plugins --check`), and every error names the
+plugin and distribution it came from.
+
 Environment:
   ZOO_PLUGINS         comma-separated entry-point or distribution names to load; set but
                       empty loads none (not even the built-ins). Unset loads all.
@@ -13,18 +17,22 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from zoo import hookspecs
 from zoo.catalogue import builtin_catalogue, validate_entry
 from zoo.errors import UsageError, ZooError
-from zoo.specs import NAME_RE, CatalogueEntry, ExporterSpec, FamilySpec
+from zoo.specs import NAME_RE, CatalogueEntry, ExporterSpec, FamilySpec, import_target
+
+if TYPE_CHECKING:
+    import click
 
 GROUP = "zoo"
 BUILTIN_DIST = "zoo-gen"
 HOOKS = ("register_families", "register_exporters", "register_catalogue")
+COMMANDS_HOOK = "register_commands"  # needs the CLI, so it runs later: Registry.commands
 
 
 @dataclass
@@ -40,7 +48,15 @@ class PluginRecord:
     families: list[str] = field(default_factory=list)
     exporters: list[str] = field(default_factory=list)
     catalogue: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
     error: str | None = None
+
+    def origin(self) -> str:
+        dist = f"{self.distribution} {self.version}".strip()
+        return f"plugin {self.name!r} ({dist})"
+
+    def fail(self, message: str) -> None:
+        self.error = f"{self.error}; {message}" if self.error else message
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -63,26 +79,113 @@ class Registry:
     clashes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     strict: bool = False
     _owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    _command_hooks: list[tuple[Callable[..., Any], PluginRecord]] = field(default_factory=list)
+    _commands: dict[str, click.Command] | None = None
+    _verified: set[tuple[str, str]] = field(default_factory=set)
 
     def family(self, name: str) -> FamilySpec:
+        """The family's spec, once its class imports and implements the model contract."""
         self._check_clash("family", name)
         try:
-            return self.families[name]
+            spec = self.families[name]
         except KeyError:
             raise UsageError(
                 f"unknown family {name!r}{suggest(name, self.families)}; "
                 f"families: {', '.join(sorted(self.families)) or 'none loaded'}"
             ) from None
+        self._verify("family", spec)
+        return spec
 
     def exporter(self, name: str) -> ExporterSpec:
+        """The exporter's spec, once its target imports and is callable."""
         self._check_clash("exporter", name)
         try:
-            return self.exporters[name]
+            spec = self.exporters[name]
         except KeyError:
             raise UsageError(
                 f"unknown export format {name!r}{suggest(name, self.exporters)}; "
                 f"formats: {', '.join(sorted(self.exporters)) or 'none loaded'}"
             ) from None
+        self._verify("exporter", spec)
+        return spec
+
+    def plugin_of(self, kind: str, name: str) -> PluginRecord | None:
+        """The plugin that registered ``kind`` (family, exporter, model, command) ``name``."""
+        lists = {"family": "families", "exporter": "exporters", "model": "catalogue"}
+        attr = lists.get(kind, "commands")
+        return next((p for p in self.plugins if name in getattr(p, attr)), None)
+
+    def _verify(self, kind: str, spec: FamilySpec | ExporterSpec) -> None:
+        """Import ``spec.target`` and check it, so a broken plugin fails with its name."""
+        if (kind, spec.name) in self._verified:
+            return
+        try:
+            target = import_target(spec.target)
+            if kind == "family":
+                from zoo.model import check_family_class
+
+                check_family_class(target, spec.name)
+            elif not callable(target):
+                raise ZooError(f"exporter {spec.name!r}: {spec.target!r} is not callable")
+        except Exception as exc:  # a plugin's module may raise anything while importing
+            message = str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
+            record = self.plugin_of(kind, spec.name)
+            origin = record.origin() if record else "unknown plugin"
+            raise PluginError(f"{message} (registered by {origin})") from exc
+        self._verified.add((kind, spec.name))
+
+    def check(self) -> None:
+        """Import and check every family and exporter, and the family of each plugin's
+        catalogue entry; failures go to the plugin's ``error`` (`zoo plugins --check`)."""
+        for kind, specs in (("family", self.families), ("exporter", self.exporters)):
+            for name in sorted(specs):
+                try:
+                    getattr(self, kind)(name)
+                except ZooError as exc:
+                    self._blame(kind, name, str(exc))
+        for plugin in self.plugins:
+            for name in plugin.catalogue:
+                family = self.catalogue[name].family
+                if family not in self.families:
+                    self._blame("model", name, f"model {name!r}: no family {family!r}")
+
+    def _blame(self, kind: str, name: str, message: str) -> None:
+        record = self.plugin_of(kind, name)
+        if record is not None:
+            record.fail(message)
+        self.problems.append(message)
+
+    def commands(self, reserved: Iterable[str] = ()) -> dict[str, click.Command]:
+        """The commands plugins add through ``register_commands``, collected once.
+
+        Each plugin fills its own `click.Group`, so a failure or a name clash with
+        ``reserved`` (the built-in commands) or another plugin is reported against it.
+        """
+        if self._commands is not None:
+            return self._commands
+        import click
+
+        self._commands = {}
+        owners = dict.fromkeys(reserved, BUILTIN_DIST)
+        for hook, record in self._command_hooks:
+            group = click.Group()
+            try:
+                hook(cli=group)
+            except Exception as exc:
+                record.fail(f"{COMMANDS_HOOK} raised {type(exc).__name__}: {exc}")
+                self._problem(f"{record.origin()} failed: {record.error}", exc)
+                continue
+            for name, command in group.commands.items():
+                if name in owners:
+                    self._problem(
+                        f"command {name!r} of {record.origin()} clashes with the one from "
+                        f"{owners[name]}; it is not available"
+                    )
+                    continue
+                owners[name] = record.distribution
+                self._commands[name] = command
+                record.commands.append(name)
+        return self._commands
 
     def model(self, name: str) -> CatalogueEntry:
         self._check_clash("model", name)
@@ -200,20 +303,25 @@ def _entry_points() -> list[metadata.EntryPoint]:
 
 def _run_hooks(registry: Registry, pm: pluggy.PluginManager, records: dict[str, PluginRecord]):
     """Call every hook implementation on its own, so one failure names its plugin."""
-    for hook_name in HOOKS:
+    for hook_name in (*HOOKS, COMMANDS_HOOK):
         # pluggy orders implementations last-registered first; keep registration order
         for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
             record = records[impl.plugin_name]
             record.hooks.append(hook_name)
+            if hook_name == COMMANDS_HOOK:
+                registry._command_hooks.append((impl.function, record))
+                continue
+            # pluggy lets an implementation take fewer arguments than its spec
+            register = _recorders(registry, record)[hook_name]
             try:
-                impl.function(register=_recorders(registry, record)[hook_name])
+                impl.function(**({"register": register} if impl.argnames else {}))
             except PluginError:
                 raise
             except Exception as exc:
-                record.error = f"{hook_name} raised {type(exc).__name__}: {exc}"
+                message = f"{hook_name} raised {type(exc).__name__}: {exc}"
+                record.fail(message)
                 registry._problem(
-                    f"plugin {record.name!r} ({record.distribution}) failed: {record.error}",
-                    exc,
+                    f"plugin {record.name!r} ({record.distribution}) failed: {message}", exc
                 )
 
 

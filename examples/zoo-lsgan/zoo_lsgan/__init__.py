@@ -1,0 +1,3 @@
+"""zoo-lsgan: an example third-party zoo plugin (family, catalogue entry, exporter, command)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,316 @@
+"""Plugin discovery, validation and plugin commands.
+
+Discovery runs against real ``*.dist-info`` directories written into a temporary site
+directory on ``sys.path`` (in-process) or on ``PYTHONPATH`` (CLI subprocesses).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from zoo import CatalogueEntry, ExporterSpec, FamilySpec, hookimpl
+from zoo.cli import COMMANDS, cli, main
+from zoo.errors import ZooError
+from zoo.registry import PluginError, PluginRecord, build_registry, set_registry
+
+GOOD = """
+from zoo import CatalogueEntry, FamilySpec, hookimpl
+
+@hookimpl
+def register_families(register):
+    register(FamilySpec("goodfam", "a family", "goodfam_model:Model"))
+
+@hookimpl
+def register_catalogue(register):
+    register(CatalogueEntry("good-model", "goodfam", "mnist-5k"))
+"""
+BROKEN_IMPORT = "raise ImportError('needs libfoo')\n"
+RAISES = """
+from zoo import FamilySpec, hookimpl
+
+@hookimpl
+def register_families(register):
+    raise RuntimeError("boom")
+"""
+TWIN = """
+from zoo import FamilySpec, hookimpl
+
+@hookimpl
+def register_families(register):
+    register(FamilySpec("twin", "a family", "twin_model:Model"))
+"""
+
+
+def write_dist(
+    site: Path,
+    dist: str,
+    entry_points: dict[str, str],
+    modules: dict[str, str],
+    version: str = "1.0",
+) -> None:
+    """Write module files and an installed ``*.dist-info`` for them (RECORD included, so
+    pip can uninstall it) into ``site``."""
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = "".join(f"{name} = {value}\n" for name, value in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[zoo]\n{lines}")
+    (info / "INSTALLER").write_text("pip\n")
+    for name, source in modules.items():
+        (site / f"{name}.py").write_text(textwrap.dedent(source))
+    files = [f"{info.name}/{p.name}" for p in info.iterdir()] + [f"{m}.py" for m in modules]
+    (info / "RECORD").write_text("".join(f"{f},,\n" for f in [*files, f"{info.name}/RECORD"]))
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("ZOO_PLUGINS", raising=False)
+    monkeypatch.delenv("ZOO_STRICT_PLUGINS", raising=False)
+    yield
+    set_registry(None)
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A site directory on sys.path; the modules imported from it are forgotten afterwards."""
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))  # also invalidates importlib's caches
+    yield root
+    for name in [n for n, m in sys.modules.items() if str(root) in str(getattr(m, "__file__", ""))]:
+        del sys.modules[name]
+
+
+def record(name: str, dist: str = "demo-dist") -> PluginRecord:
+    return PluginRecord(name=name, distribution=dist, version="1.0", module="", builtin=False)
+
+
+def by_name(registry, name: str) -> PluginRecord:
+    return next(p for p in registry.plugins if p.name == name)
+
+
+# -- discovery from dist-info ------------------------------------------------------------------
+
+
+def test_good_plugin_is_discovered(site: Path) -> None:
+    write_dist(site, "good-dist", {"good": "good_plugin"}, {"good_plugin": GOOD}, "2.3")
+    reg = build_registry()
+    good = by_name(reg, "good")
+    assert (good.distribution, good.version, good.builtin) == ("good-dist", "2.3", False)
+    assert good.hooks == ["register_families", "register_catalogue"]
+    assert good.families == ["goodfam"] and good.catalogue == ["good-model"]
+    assert reg.catalogue["good-model"].family == "goodfam"
+    assert any(p.builtin for p in reg.plugins)  # ZOO_PLUGINS unset: the built-ins load too
+
+
+def test_import_error_is_recorded_and_others_load(
+    site: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_dist(site, "good-dist", {"good": "good_plugin"}, {"good_plugin": GOOD})
+    write_dist(site, "broken-dist", {"broken": "broken_plugin"}, {"broken_plugin": BROKEN_IMPORT})
+    monkeypatch.setenv("ZOO_PLUGINS", "good,broken")
+    reg = build_registry()
+    assert "ImportError: needs libfoo" in by_name(reg, "broken").error
+    assert "goodfam" in reg.families
+    assert capsys.readouterr().err.count("broken-dist") == 1
+
+
+def test_hook_that_raises_is_recorded(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_dist(site, "raise-dist", {"raiser": "raiser_plugin"}, {"raiser_plugin": RAISES})
+    write_dist(site, "good-dist", {"good": "good_plugin"}, {"good_plugin": GOOD})
+    monkeypatch.setenv("ZOO_PLUGINS", "raiser,good-dist")  # entry-point or distribution names
+    reg = build_registry()
+    assert by_name(reg, "raiser").error == "register_families raised RuntimeError: boom"
+    assert "goodfam" in reg.families
+    assert any("raiser" in p and "raise-dist" in p for p in reg.problems)
+
+
+def test_duplicate_family_names_both_distributions(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_dist(site, "twin-a", {"twa": "twin_a"}, {"twin_a": TWIN})
+    write_dist(site, "twin-b", {"twb": "twin_b"}, {"twin_b": TWIN})
+    monkeypatch.setenv("ZOO_PLUGINS", "twa,twb")
+    reg = build_registry()
+    with pytest.raises(PluginError, match="registered by both twin-") as err:
+        reg.family("twin")
+    assert "twin-a" in str(err.value) and "twin-b" in str(err.value)
+
+
+def test_zoo_plugins_selects_and_empty_loads_none(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_dist(site, "good-dist", {"good": "good_plugin"}, {"good_plugin": GOOD})
+    write_dist(site, "broken-dist", {"broken": "broken_plugin"}, {"broken_plugin": BROKEN_IMPORT})
+    monkeypatch.setenv("ZOO_PLUGINS", "good")
+    reg = build_registry()
+    assert [p.name for p in reg.plugins] == ["good"] and not reg.problems
+    monkeypatch.setenv("ZOO_PLUGINS", "")
+    reg = build_registry()
+    assert reg.plugins == [] and reg.families == {}
+    assert reg.catalogue  # the built-in catalogue is data, not a plugin
+
+
+def test_strict_mode_makes_errors_fatal(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_dist(site, "broken-dist", {"broken": "broken_plugin"}, {"broken_plugin": BROKEN_IMPORT})
+    monkeypatch.setenv("ZOO_PLUGINS", "broken")
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match=r"'broken' \(broken-dist\) failed to load"):
+        build_registry()
+
+
+def zoo_cli(site: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "PYTHONPATH": str(site), **env}
+    environ.pop("ZOO_PLUGINS", None)
+    code = "import zoo.cli; zoo.cli.main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], env=environ, capture_output=True, text=True
+    )
+
+
+def test_cli_survives_a_broken_plugin(site: Path) -> None:
+    write_dist(site, "broken-dist", {"broken": "broken_plugin"}, {"broken_plugin": BROKEN_IMPORT})
+    result = zoo_cli(site, "list")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "broken-dist" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("zoo: warning:")
+    result = zoo_cli(site, "plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    plugins = json.loads(result.stdout)["plugins"]
+    assert "needs libfoo" in next(p for p in plugins if p["name"] == "broken")["error"]
+    strict = zoo_cli(site, "list", ZOO_STRICT_PLUGINS="1")
+    assert strict.returncode == 1 and "broken-dist" in strict.stderr
+    assert "Traceback" not in strict.stderr
+
+
+# -- plugins registered in the test ------------------------------------------------------------
+
+BAD_FAMILY = """
+from zoo.model import GenerativeModel
+
+class Model(GenerativeModel):
+    def configure_optimizers(self):
+        return {}
+"""
+
+
+class Demo:
+    """A plugin object registered through build_registry(extra=...)."""
+
+    @hookimpl
+    def register_families(self, register):
+        register(FamilySpec("half", "misses methods", "half_model:Model"))
+        register(FamilySpec("ghost", "cannot import", "no_such_module_zoo:Model"))
+        register(FamilySpec("Bad Name", "bad", "x:y"))
+
+    @hookimpl
+    def register_exporters(self, register):
+        register(ExporterSpec("txt", "not callable", ".txt", "half_model:__doc__"))
+
+    @hookimpl
+    def register_catalogue(self, register):
+        register(CatalogueEntry("orphan", "nosuchfamily", "mnist-5k"))
+
+    @hookimpl
+    def register_commands(self, cli):
+        @cli.command("demo-hello")
+        @click.option("--name", default="world")
+        def hello(name: str) -> None:
+            """Say hello."""
+            click.echo(f"hello {name}")
+
+        @cli.command("list")
+        def shadow() -> None:
+            """Tries to replace a built-in command."""
+
+
+@pytest.fixture
+def demo(site: Path, monkeypatch: pytest.MonkeyPatch):
+    (site / "half_model.py").write_text(BAD_FAMILY)
+    monkeypatch.setenv("ZOO_PLUGINS", "")  # only the plugin under test
+    reg = build_registry(extra=[(Demo(), record("demo"))])
+    set_registry(reg)
+    return reg
+
+
+def test_validation_names_the_plugin(demo) -> None:
+    assert set(demo.families) == {"half", "ghost"}
+    assert any("'Bad Name'" in p and "demo-dist" in p for p in demo.problems)
+    with pytest.raises(ZooError, match=r"does not implement train_step, graphs, sample.*demo-dist"):
+        demo.family("half")
+    with pytest.raises(ZooError, match=r"cannot import 'no_such_module_zoo'.*plugin 'demo'"):
+        demo.family("ghost")
+    with pytest.raises(ZooError, match=r"'half_model:__doc__' is not callable.*demo-dist"):
+        demo.exporter("txt")
+
+
+def test_plugins_check_reports_each_problem(demo, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["plugins", "--check", "--json"])
+    assert exit_info.value.code == 1
+    out, err = capsys.readouterr()
+    assert err.splitlines()[-1].startswith("Error: found ")
+    report = json.loads(out)
+    error = report["plugins"][0]["error"]
+    for expected in ("does not implement", "cannot import", "not callable", "no family"):
+        assert expected in error
+    text = CliRunner().invoke(cli, ["plugins"]).stdout
+    assert "demo-dist 1.0" in text and "command:demo-hello" in text
+
+
+def test_plugin_commands_run_and_cannot_shadow_builtins(demo) -> None:
+    commands = demo.commands(reserved=COMMANDS)
+    assert set(commands) == {"demo-hello"}
+    assert any("'list'" in p and "demo-dist" in p for p in demo.problems)
+    result = CliRunner().invoke(cli, ["demo-hello", "--name", "zoo"])
+    assert result.exit_code == 0 and result.stdout == "hello zoo\n"
+    assert "demo-hello" in CliRunner().invoke(cli, ["--help"]).stdout
+
+
+def test_register_commands_failure_is_a_plugin_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Failing:
+        @hookimpl
+        def register_commands(self, cli):
+            raise ValueError("no click here")
+
+    monkeypatch.setenv("ZOO_PLUGINS", "")
+    reg = build_registry(extra=[(Failing(), record("failing"))])
+    assert reg.commands() == {}
+    assert reg.plugins[0].error == "register_commands raised ValueError: no click here"
+
+
+@pytest.mark.parametrize("name", [*sorted(COMMANDS), "demo-hello"])
+def test_help_of_every_command(demo, name: str) -> None:
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.stdout
+
+
+def test_help_and_list_do_not_import_torch(site: Path) -> None:
+    write_dist(site, "good-dist", {"good": "good_plugin"}, {"good_plugin": GOOD})
+    code = textwrap.dedent(
+        """
+        import sys
+        import zoo.cli
+        for args in (["--help"], ["list"]):
+            try:
+                zoo.cli.main(args)
+            except SystemExit as exc:
+                assert exc.code == 0, args
+        assert "torch" not in sys.modules, "torch was imported"
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "good-model" in result.stdout
