@@ -26,7 +26,7 @@ from zoo.registry import get_registry
 from zoo.runtime import OnnxRunner, TorchRunner, resolve_device
 from zoo.settings import TrainSettings, merge, split_overrides
 from zoo.specs import CatalogueEntry, FamilySpec, import_target
-from zoo.training import Trainer, TrainResult, prepare_run_dir
+from zoo.training import Trainer, TrainResult, prepare_run_dir, resolve_precision
 
 DEFAULT_DATA = "mnist-5k"
 
@@ -80,6 +80,61 @@ def build(info: ModelInfo) -> GenerativeModel:
     return cls(config, info.spec)
 
 
+@dataclass
+class _Plan:
+    """A training run's resolved recipe, before the data is loaded."""
+
+    name: str
+    family: str
+    data: str
+    config: dict[str, Any]
+    settings: TrainSettings
+    seed: int
+    precision: str
+
+
+def _plan_new(
+    target: str, data: str | None, overrides: dict[str, Any], seed: int, precision: str
+) -> _Plan:
+    """Settings: TrainSettings <- family train_defaults <- recipe <- --set (same for config)."""
+    recipe = resolve(target, data)
+    cls = family_class(recipe.family)
+    train_over, config_over = split_overrides(overrides, cls.defaults)
+    settings = TrainSettings().to_dict()
+    for layer, where in (
+        (cls.train_defaults, f"train_defaults of {recipe.family}"),
+        (recipe.train, f"the recipe of {recipe.name}"),
+        (train_over, "--set"),
+    ):
+        settings = merge(settings, layer, where)
+    config = merge(dict(cls.defaults), recipe.config, f"the config of {recipe.name}")
+    config = merge(config, config_over, "--set")
+    return _Plan(
+        recipe.name, recipe.family, recipe.data, config, TrainSettings(**settings), seed, precision
+    )
+
+
+def _plan_resume(checkpoint: Path, data: str | None, overrides: dict[str, Any]) -> _Plan:
+    """A resumed run keeps everything it started with; only its length may change."""
+    info, _ = read_info(checkpoint / "model.safetensors")
+    changed = set(overrides) - {"steps", "epochs"}
+    if changed or data:
+        raise UsageError(
+            f"--resume continues {checkpoint.parent.parent} with its own settings; only "
+            f"--steps/--epochs may change (got {', '.join(sorted(changed)) or '--data'})"
+        )
+    settings = TrainSettings(**merge(info.train["settings"], overrides, "--set"))
+    return _Plan(
+        info.name,
+        info.family,
+        info.data,
+        info.config,
+        settings,
+        info.train["seed"],
+        info.train["precision"],
+    )
+
+
 def train(
     target: str,
     *,
@@ -95,55 +150,38 @@ def train(
     precision: str = "auto",
     progress: bool = True,
 ) -> TrainResult:
-    """Train a catalogue model or a family; resumable, checkpointed, into ``out``."""
+    """Train a catalogue model or a family into ``out`` (default runs/TARGET).
+
+    ``overrides`` are `--set` values for training settings and hyperparameters. With
+    ``resume`` the run continues from its last checkpoint, exactly as if never stopped.
+    """
     overrides = dict(overrides or {})
     for key, value in (("steps", steps), ("epochs", epochs), ("batch_size", batch_size)):
         if value is not None:
             overrides[key] = value
     dev = resolve_device(device)
     run_dir = Path(out) if out else runs_dir() / target
-    checkpoint = prepare_run_dir(run_dir, resume) if resume else None
+    checkpoint = prepare_run_dir(run_dir, resume)
     if checkpoint is not None:
-        info, _ = read_info(checkpoint / "model.safetensors")
-        changed = set(overrides) - {"steps", "epochs"}
-        if changed or data:
-            raise UsageError(
-                f"--resume continues {run_dir} with its own settings; only --steps/--epochs "
-                f"may change (got {', '.join(sorted(changed)) or '--data'})"
-            )
-        settings = TrainSettings(**merge(info.train["settings"], overrides, "--set"))
-        seed = info.train["seed"]
-        precision = info.train["precision"]
+        plan = _plan_resume(checkpoint, data, overrides)
     else:
-        recipe = resolve(target, data)
-        cls = family_class(recipe.family)
-        train_over, config_over = split_overrides(overrides, cls.defaults)
-        base = TrainSettings().to_dict()
-        base = merge(base, cls.train_defaults, f"train_defaults of {recipe.family}")
-        base = merge(base, recipe.train, f"the recipe of {recipe.name}")
-        settings = TrainSettings(**merge(base, train_over, "--set"))
-        config = merge(dict(cls.defaults), recipe.config, f"the config of {recipe.name}")
-        config = merge(config, config_over, "--set")
-        _check_settings(settings)
-        if precision == "auto":
-            precision = "bf16" if dev.type == "cuda" else "fp32"
-        info = ModelInfo(
-            family=recipe.family,
-            config=config,
-            spec=None,
-            name=recipe.name,  # type: ignore[arg-type]
-            data=recipe.data,
-            zoo_version=__version__,
-            train={"settings": settings.to_dict(), "seed": seed, "precision": precision},
-        )
-        prepare_run_dir(run_dir, resume=False)
-    _check_settings(settings)
-    dataset = load_dataset(info.data, image_size=settings.image_size, channels=settings.channels)
-    info.spec, info.classes = dataset.spec, dataset.classes
-    info.train["settings"] = settings.to_dict()
-    torch.manual_seed(seed)
+        plan = _plan_new(target, data, overrides, seed, resolve_precision(precision, dev))
+    _check_settings(plan.settings)
+    s = plan.settings
+    dataset = load_dataset(plan.data, image_size=s.image_size, channels=s.channels)
+    info = ModelInfo(
+        family=plan.family,
+        config=plan.config,
+        spec=dataset.spec,
+        name=plan.name,
+        data=plan.data,
+        zoo_version=__version__,
+        classes=dataset.classes,
+        train={"settings": s.to_dict(), "seed": plan.seed, "precision": plan.precision},
+    )
+    torch.manual_seed(plan.seed)
     model = build(info)
-    trainer = Trainer(model, info, dataset, settings, run_dir, dev, seed, precision, progress)
+    trainer = Trainer(model, info, dataset, s, run_dir, dev, plan.seed, plan.precision, progress)
     if checkpoint is not None:
         trainer.resume(checkpoint)
     return trainer.fit()

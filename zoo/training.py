@@ -174,11 +174,7 @@ class Trainer:
         self.model, self.info, self.data = model, info, data
         self.settings, self.run_dir, self.device = settings, run_dir, device
         self.seed, self.progress = seed, progress
-        if precision == "auto":
-            precision = "bf16" if device.type == "cuda" else "fp32"
-        if precision not in ("fp32", "bf16"):
-            raise UsageError(f"bad precision {precision!r}: use auto, fp32 or bf16")
-        self.precision = precision
+        self.precision = resolve_precision(precision, device)
         if model.conditional and data.train.labels is None:
             raise UsageError(f"{info.family} is conditional but {info.data} has no labels")
         if model.domains == 2 and data.train_b is None:
@@ -305,6 +301,15 @@ class Trainer:
                     )
         _plot_losses(log.path, self.run_dir / "loss.png")
         return TrainResult(self.run_dir, self.step, log.elapsed(), log.last)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` is bf16 autocast on CUDA and fp32 elsewhere."""
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    if precision not in ("fp32", "bf16"):
+        raise UsageError(f"bad precision {precision!r}: use auto, fp32 or bf16")
+    return precision
 
 
 def prepare_run_dir(run_dir: Path, resume: bool) -> Path | None:
