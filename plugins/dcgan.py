@@ -17,11 +17,9 @@ import math
 
 import torch
 from torch import nn
-from zoo.plugins.gan import non_saturating_step
 
 from zoo.errors import UsageError
-from zoo.latent import LatentModel
-from zoo.model import Batch
+from zoo.plugins.gan import GAN
 
 
 def _blocks(size: int) -> int:
@@ -88,27 +86,14 @@ class Discriminator(nn.Module):
         return self.net(x).view(-1)
 
 
-class DCGAN(LatentModel):
+class DCGAN(GAN):
+    """The GAN's objective and train step (plugins/gan.py) with convolutional networks."""
+
     defaults = {"nz": 100, "ngf": 64, "ndf": 64, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999}
     train_defaults = {"batch_size": 64, "image_size": 32}
 
-    def __init__(self, config, spec):
-        super().__init__(config, spec)
-        self.generator = Generator(config["nz"], config["ngf"], spec.channels, spec.size)
-        self.discriminator = Discriminator(config["ndf"], spec.channels, spec.size)
-        self.apply(init_weights)
-
-    def configure_optimizers(self):
-        c = self.config
-        betas = (c["beta1"], c["beta2"])
-        return {
-            "generator": torch.optim.Adam(self.generator.parameters(), c["lr"], betas=betas),
-            "discriminator": torch.optim.Adam(
-                self.discriminator.parameters(), c["lr"], betas=betas
-            ),
-        }
-
-    def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
-        real = batch.images
-        z = torch.randn(len(real), self.config["nz"], device=real.device)
-        return non_saturating_step(self, real, self.generator(z))
+    def networks(self) -> tuple[nn.Module, nn.Module]:
+        c, spec = self.config, self.spec
+        generator = Generator(c["nz"], c["ngf"], spec.channels, spec.size)
+        discriminator = Discriminator(c["ndf"], spec.channels, spec.size)
+        return generator.apply(init_weights), discriminator.apply(init_weights)

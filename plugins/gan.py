@@ -62,9 +62,13 @@ class GAN(LatentModel):
 
     def __init__(self, config, spec):
         super().__init__(config, spec)
+        self.generator, self.discriminator = self.networks()
+
+    def networks(self) -> tuple[nn.Module, nn.Module]:
+        """(generator, discriminator); families that keep this objective swap the networks."""
+        c, spec = self.config, self.spec
         shape = (spec.channels, spec.size, spec.size)
-        self.generator = Generator(config["nz"], list(config["g_hidden"]), shape)
-        self.discriminator = Discriminator(list(config["d_hidden"]), shape)
+        return Generator(c["nz"], c["g_hidden"], shape), Discriminator(c["d_hidden"], shape)
 
     def configure_optimizers(self):
         c = self.config
