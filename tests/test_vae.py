@@ -1,0 +1,106 @@
+"""VAE: the KL term, the ELBO, sampling modes and ONNX parity of both graphs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+import zoo.api as z
+from zoo.data import ImageSpec, load_dataset
+from zoo.errors import UsageError
+from zoo.model import Batch, SampleRequest
+from zoo.plugins import vae
+from zoo.runtime import TorchRunner
+
+TINY = {"nz": 4, "nf": 8, "hidden": 32, "lr": 2e-3}
+
+
+def _images(result):
+    return getattr(result, "images", result)
+
+
+def _model(size: int = 8) -> vae.VAE:
+    torch.manual_seed(0)
+    return vae.VAE(dict(TINY), ImageSpec(channels=1, size=size))
+
+
+def test_kl_matches_torch_distributions():
+    gen = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(5, 7, generator=gen), torch.randn(5, 7, generator=gen)
+    expected = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(1)
+    torch.testing.assert_close(vae.kl_divergence(mu, logvar), expected)
+    assert vae.kl_divergence(torch.zeros(2, 3), torch.zeros(2, 3)).abs().max() == 0
+
+
+def test_reconstruction_nll_is_summed_bernoulli():
+    logits = torch.tensor([[[[0.0, 2.0]]]])
+    images = torch.tensor([[[[1.0, -1.0]]]])  # targets 1 and 0
+    expected = -math.log(0.5) - math.log(1 - 1 / (1 + math.exp(-2.0)))
+    assert vae.reconstruction_nll(logits, images).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_held_out_elbo_is_finite_and_improves():
+    data = load_dataset("digits")
+    model = _model()
+    model.optimizers = model.configure_optimizers()
+    before = model.validate(data.test)
+    assert all(math.isfinite(v) for v in before.values())
+    assert before["elbo"] == pytest.approx(-(before["recon_nll"] + before["kl"]))
+    torch.manual_seed(1)
+    images = (data.train.images.float() / 127.5 - 1)[:256]
+    for step in range(60):
+        model.train_step(Batch(images[torch.randint(len(images), (64,))]), step)
+    after = model.validate(data.test)
+    assert model.validate(data.test) == after  # fixed validation noise
+    assert after["elbo"] > before["elbo"] + 5  # nats per image (64 pixels)
+
+
+def test_sample_modes_shapes():
+    model = _model(12)
+    run = TorchRunner(model.graphs(), torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    assert model.sample(SampleRequest(3, gen), run).shape == (3, 1, 12, 12)
+    inputs = torch.rand(5, 1, 12, 12) * 2 - 1
+    recon = model.sample(SampleRequest(5, gen, inputs=inputs), run)
+    assert recon.shape == (5, 1, 12, 12) and recon.min() >= -1 and recon.max() <= 1
+    request = SampleRequest(5, gen, inputs=inputs, options={"interpolate": 6})
+    model.check_request(request)
+    lerp = model.sample(request, run)
+    assert lerp.shape == (2 * 6, 1, 12, 12)  # pairs (0, 1) and (2, 3), 6 steps each
+    torch.testing.assert_close(lerp[0], recon[0])  # rows start and end at reconstructions
+    torch.testing.assert_close(lerp[11], recon[3])
+
+
+@pytest.mark.parametrize(
+    ("inputs", "steps"), [(None, 4), (torch.zeros(1, 1, 8, 8), 4), (torch.zeros(2, 1, 8, 8), 1)]
+)
+def test_bad_interpolation_requests(inputs, steps):
+    request = SampleRequest(2, torch.Generator(), inputs=inputs, options={"interpolate": steps})
+    with pytest.raises(UsageError):
+        _model().check_request(request)
+
+
+def test_train_sample_export_end_to_end(tmp_path):
+    run = tmp_path / "run"
+    z.train(
+        "vae",
+        data="digits",
+        out=run,
+        steps=4,
+        batch_size=32,
+        overrides={**TINY, "log_every": 2, "sample_every": 4, "checkpoint_every": 4},
+        progress=False,
+    )
+    assert (run / "samples" / "step-00000004.png").exists()
+    assert any("val_elbo" in line for line in (run / "metrics.jsonl").read_text().splitlines())
+    files = z.export(run, "onnx", tmp_path / "vae.onnx")
+    assert sorted(p.name for p in files) == ["vae.decoder.onnx", "vae.encoder.onnx"]
+    z.export(run, "safetensors", tmp_path / "vae.safetensors")
+    inputs = torch.rand(4, 1, 8, 8) * 2 - 1
+    for kwargs in ({}, {"inputs": inputs}, {"inputs": inputs, "options": {"interpolate": 5}}):
+        by_torch = _images(z.sample(tmp_path / "vae.safetensors", n=6, seed=3, **kwargs))
+        by_onnx = _images(z.sample(files[0], n=6, seed=3, runtime="onnx", **kwargs))
+        torch.testing.assert_close(by_onnx, by_torch, atol=1e-4, rtol=0)
