@@ -32,6 +32,7 @@ def test_wheel_installs_under_the_zoo_namespace(tmp_path):
     [wheel] = (tmp_path / "dist").glob("zoo_gen-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "zoo/registry.toml" in names and "zoo/plugins/dcgan.py" in names
+    assert "zoo/evaluator/lenet-mnist.safetensors" in names  # the shipped evaluator
     assert not any(n.startswith(("plugins/", "exporters/", "tests/")) for n in names)
 
     target = tmp_path / "site"

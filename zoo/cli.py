@@ -28,6 +28,7 @@ COMMANDS = {
     ),
     "export": ("zoo.commands.export:export_cmd", "Export a model to safetensors or ONNX."),
     "download": ("zoo.commands.catalogue:download_cmd", "Download a model's pretrained weights."),
+    "eval": ("zoo.commands.evaluate:eval_cmd", "Score a model's samples by one protocol."),
     "install": ("zoo.commands.install:install_cmd", "Install plugin packages with pip."),
     "uninstall": ("zoo.commands.install:uninstall_cmd", "Uninstall plugin packages with pip."),
 }
