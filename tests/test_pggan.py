@@ -1,0 +1,165 @@
+"""PGGAN: fade-in blends, the growth schedule, equalised lr, minibatch stddev, pixel norm, EMA,
+exact mid-schedule resume and export."""
+
+from __future__ import annotations
+
+import math
+
+import onnx
+import pytest
+import torch
+import torch.nn.functional as F
+
+import zoo.api as z
+from zoo.checkpoint import latest_checkpoint, load_weights
+from zoo.data import ImageSpec
+from zoo.errors import UsageError
+from zoo.plugins.pggan import (
+    PGGAN,
+    EqualConv2d,
+    EqualLinear,
+    minibatch_stddev,
+    pixel_norm,
+)
+
+TINY = {"nz": 8, "fmap_base": 32, "fmap_max": 8, "fade_steps": 4, "stable_steps": 2}
+
+
+def tiny(size: int = 16, **config) -> PGGAN:
+    torch.manual_seed(0)
+    return PGGAN({**PGGAN.defaults, **TINY, **config}, ImageSpec(1, size))
+
+
+def test_generator_fade_in_blends_upsampled_old_path_into_new_block():
+    g = tiny().generator
+    z_ = torch.randn(3, 8)
+    seen = {}
+    for i in (0, 1):
+        g.to_rgb[i].register_forward_hook(lambda m, a, out, i=i: seen.__setitem__(i, out))
+    mid = g(z_, 1, 0.5)
+    old, new = F.interpolate(seen[0], scale_factor=2, mode="nearest"), seen[1]
+    assert torch.equal(g(z_, 1, 0.0), old)
+    assert torch.equal(g(z_, 1, 0.0), F.interpolate(g(z_, 0, 1.0), scale_factor=2))
+    assert torch.equal(g(z_, 1, 1.0), new)
+    torch.testing.assert_close(mid, 0.5 * old + 0.5 * new)
+
+
+def test_discriminator_and_reals_fade_in_mirror_the_generator():
+    m = tiny()
+    x = torch.randn(4, 1, 8, 8)
+    pooled = F.avg_pool2d(x, 2)
+    assert torch.equal(m.discriminator(x, 1, 0.0), m.discriminator(pooled, 0, 1.0))
+    full = torch.randn(4, 1, 16, 16)
+    at8 = F.avg_pool2d(full, 2)
+    assert torch.equal(m.reals(full, 1, 1.0), at8)
+    assert torch.equal(m.reals(full, 1, 0.0), F.interpolate(F.avg_pool2d(at8, 2), scale_factor=2))
+    assert torch.equal(m.reals(full, 2, 1.0), full)
+
+
+def test_schedule_is_a_function_of_step_and_on_load_restores_it():
+    m = tiny()  # 4x4 for 2 steps, then (fade 4, stabilise 2) at 8x8 and at 16x16
+    expected = [(0, 1.0)] * 2 + [(1, a / 4) for a in range(4)] + [(1, 1.0)] * 2
+    expected += [(2, a / 4) for a in range(4)] + [(2, 1.0)] * 5
+    assert [m.schedule(s) for s in range(len(expected))] == expected
+    fresh = tiny()
+    fresh.on_load(9)
+    assert (fresh.stage, fresh.alpha) == (2, 0.25)
+
+
+def test_equalised_lr_scales_unit_normal_weights_by_he_constant_at_run_time():
+    conv = EqualConv2d(3, 5, 3)
+    assert conv.scale == pytest.approx(math.sqrt(2 / 27))
+    x = torch.randn(2, 3, 6, 6)
+    expected = F.conv2d(x, conv.weight * math.sqrt(2 / 27), conv.bias, padding=1)
+    torch.testing.assert_close(conv(x), expected)
+    big = EqualConv2d(64, 64, 3)
+    assert big.weight.std().item() == pytest.approx(1.0, abs=0.02)
+    linear = EqualLinear(50, 4)
+    assert linear.scale == pytest.approx(math.sqrt(2 / 50))
+    v = torch.randn(3, 50)
+    torch.testing.assert_close(linear(v), v @ (linear.weight * math.sqrt(2 / 50)).T)
+
+
+def test_minibatch_stddev_appends_group_stddev_channel():
+    x = torch.arange(8.0).view(8, 1, 1, 1).expand(8, 2, 3, 3)
+    y = minibatch_stddev(x, 4)
+    assert y.shape == (8, 3, 3, 3)
+    assert torch.equal(y[:, :2], x)
+    # groups are samples {0, 2, 4, 6} and {1, 3, 5, 7}: population variance 5 in both
+    torch.testing.assert_close(y[:, 2], torch.full((8, 3, 3), math.sqrt(5.0)))
+    x = torch.randn(8, 3, 2, 2)
+    y = minibatch_stddev(x, 4)[:, 3, 0, 0]
+    for n in range(8):
+        group = x[n % 2 :: 2]
+        assert y[n].item() == pytest.approx(group.std(dim=0, unbiased=False).mean().item(), 1e-5)
+    assert minibatch_stddev(torch.randn(6, 2, 4, 4), 4).shape == (6, 3, 4, 4)  # group of 3
+
+
+def test_pixel_norm_gives_unit_mean_square_per_pixel():
+    x = 5 * torch.randn(4, 16, 3, 3)
+    ms = pixel_norm(x).pow(2).mean(dim=1)
+    torch.testing.assert_close(ms, torch.ones_like(ms))
+
+
+def test_ema_update_math():
+    m = tiny(ema_decay=0.9)
+    p, e = next(m.generator.parameters()), next(m.generator_ema.parameters())
+    with torch.no_grad():
+        p.fill_(1.0)
+        e.fill_(3.0)
+    m.update_ema(step=1000)
+    torch.testing.assert_close(e, torch.full_like(e, 0.9 * 3.0 + 0.1 * 1.0))
+    m.update_ema(step=0)  # ramp-up: decay (1 + 0) / (10 + 0)
+    torch.testing.assert_close(e, torch.full_like(e, 0.1 * 2.8 + 0.9 * 1.0))
+    assert not any(q.requires_grad for q in m.generator_ema.parameters())
+    assert m.inference == ("generator_ema",)
+
+
+def test_bad_sizes_and_minibatches_are_usage_errors():
+    with pytest.raises(UsageError, match="power-of-two"):
+        tiny(28)
+    with pytest.raises(UsageError, match="resolution 64"):
+        tiny(16, minibatch={"64": 8})
+    assert tiny(16, minibatch={"4": 8}).minibatch == [8, None, None]
+
+
+def _train(out, steps, **kw):
+    overrides = {"image_size": 16, "log_every": 2, "sample_every": 100, "checkpoint_every": 100}
+    overrides |= {**TINY, "minibatch": {"16": 4}}
+    return z.train(
+        "pggan",
+        data="digits",
+        out=out,
+        steps=steps,
+        batch_size=8,
+        overrides=overrides,
+        progress=False,
+        **kw,
+    )
+
+
+def test_resume_mid_fade_in_matches_an_uninterrupted_run(tmp_path):
+    _train(tmp_path / "a", 7)
+    _train(tmp_path / "b", 3)  # stops a quarter of the way through fading in 8x8
+    z.train("pggan", out=tmp_path / "b", steps=7, resume=True, progress=False)
+    a = load_weights(latest_checkpoint(tmp_path / "a") / "model.safetensors")
+    b = load_weights(latest_checkpoint(tmp_path / "b") / "model.safetensors")
+    assert a.keys() == b.keys() and any(k.startswith("generator_ema.") for k in a)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_end_to_end_mid_schedule_export_matches_in_onnx(tmp_path):
+    run = tmp_path / "run"
+    _train(run, 7)  # stabilising 8x8: exported at 8x8, upsampled to 16x16
+    torch_images = z.sample(run, n=5, seed=0).images
+    assert torch_images.shape == (5, 1, 16, 16)
+    assert torch_images.abs().max() <= 1
+    assert torch.equal(torch_images[..., ::2, ::2], torch_images[..., 1::2, 1::2])
+    (path,) = z.export(run, "onnx", tmp_path / "m.onnx")
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert meta["resolution"] == "8x8" and "upsampled" in meta["note"]
+    onnx_images = z.sample(path, n=5, seed=0, runtime="onnx").images
+    torch.testing.assert_close(onnx_images, torch_images, atol=1e-4, rtol=0)
+    (weights,) = z.export(run, "safetensors", tmp_path / "m.safetensors")
+    assert torch.equal(z.sample(weights, n=5, seed=0).images, torch_images)
