@@ -9,11 +9,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from zoo.plugins.dcgan import DCGAN
 
 import zoo.api as api
 from zoo.errors import ZooError
 from zoo.model import Graph
+from zoo.plugins.dcgan import DCGAN
 
 TINY = {
     "nz": 8,

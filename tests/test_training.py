@@ -8,10 +8,10 @@ import signal
 import pytest
 import torch
 from safetensors.torch import load_file
-from zoo.plugins.gan import GAN
 
 import zoo.api as api
 from zoo.errors import ZooError
+from zoo.plugins.gan import GAN
 from zoo.training import Interrupted
 
 TINY = {

@@ -1,0 +1,147 @@
+"""Wasserstein GAN with either Lipschitz constraint, chosen by ``penalty``.
+
+``penalty = "clip"`` (Arjovsky et al. 2017, martinarjovsky/WassersteinGAN): the critic has no
+sigmoid and minimises D(fake) - D(real); after every critic step all its parameters are clamped
+to [-clip, clip]. RMSprop lr 5e-5 for both nets, n_critic 5, and, as in the reference code,
+100 critic steps for the first 25 generator steps and every 500th one, so the critic is close
+to optimal when the generator follows it. The critic keeps the reference's BatchNorm.
+
+``penalty = "gp"`` (Gulrajani et al. 2017): instead of clipping, lambda * (||grad D(x_hat)||_2
+- 1)^2 on random interpolates x_hat of real and fake images. BatchNorm would make each critic
+output depend on the whole batch, which the per-sample penalty assumes it does not, so the
+critic uses layer normalisation (the paper's recommendation). n_critic 5 throughout, Adam lr
+1e-4 with the betas of the paper's Algorithm 1, (0, 0.9); its MNIST script used (0.5, 0.9).
+
+Both use DCGAN's generator and a DCGAN-shaped critic (images resized to 32x32 for MNIST). The
+logged ``wasserstein`` is the critic's estimate E[D(real)] - E[D(fake)] averaged over the
+step's critic updates: the curve to watch, since it tracks sample quality for a WGAN.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from zoo.errors import UsageError
+from zoo.latent import LatentModel
+from zoo.model import Batch
+from zoo.plugins.dcgan import Generator, _blocks, init_weights
+
+PENALTIES = ("clip", "gp")
+
+
+class Critic(nn.Module):
+    """DCGAN's discriminator without a final sigmoid. ``layer_norm`` swaps BatchNorm for a
+    per-sample LayerNorm over (C, H, W) with per-channel affine (GroupNorm with one group)."""
+
+    def __init__(self, ndf: int, channels: int, size: int, layer_norm: bool):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        width = ndf
+        for _ in range(_blocks(size) - 1):
+            norm = nn.GroupNorm(1, width * 2) if layer_norm else nn.BatchNorm2d(width * 2)
+            layers += [
+                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
+                norm,
+                nn.LeakyReLU(0.2, True),
+            ]
+            width *= 2
+        layers.append(nn.Conv2d(width, 1, 4, 1, 0))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).view(-1)
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Mean of (||grad_x D(x_hat)||_2 - 1)^2 over x_hat = a*real + (1-a)*fake, a ~ U(0, 1)
+    per sample; the graph is kept so the penalty trains the critic."""
+    a = torch.rand(len(real), 1, 1, 1, device=real.device)
+    x_hat = (a * real + (1 - a) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+class WGAN(LatentModel):
+    defaults = {
+        "penalty": "clip",
+        "nz": 100,
+        "ngf": 64,
+        "ndf": 64,
+        "n_critic": 5,
+        # clip: the WGAN reference's constraint, optimiser and critic warm-up bursts
+        "clip": 0.01,
+        "rmsprop_lr": 5e-5,
+        "burst_critic": 100,
+        "burst_steps": 25,
+        "burst_every": 500,
+        # gp: WGAN-GP's penalty weight and optimiser
+        "gp_weight": 10.0,
+        "adam_lr": 1e-4,
+        "beta1": 0.0,
+        "beta2": 0.9,
+    }
+    train_defaults = {"batch_size": 64, "image_size": 32}
+
+    def __init__(self, config, spec):
+        super().__init__(config, spec)
+        if config["penalty"] not in PENALTIES:
+            raise UsageError(f"bad penalty {config['penalty']!r}: choose from clip, gp")
+        self.gp = config["penalty"] == "gp"
+        self.generator = Generator(config["nz"], config["ngf"], spec.channels, spec.size)
+        self.critic = Critic(config["ndf"], spec.channels, spec.size, layer_norm=self.gp)
+        self.apply(init_weights)
+
+    def configure_optimizers(self):
+        c = self.config
+        nets = {"generator": self.generator, "critic": self.critic}
+        if self.gp:
+            betas = (c["beta1"], c["beta2"])
+            return {
+                k: torch.optim.Adam(n.parameters(), c["adam_lr"], betas=betas)
+                for k, n in nets.items()
+            }
+        return {k: torch.optim.RMSprop(n.parameters(), c["rmsprop_lr"]) for k, n in nets.items()}
+
+    def batches_per_step(self, step: int) -> int:
+        """Critic updates (one fresh batch each) before generator update ``step``."""
+        c = self.config
+        if not self.gp and (step < c["burst_steps"] or step % c["burst_every"] == 0):
+            return c["burst_critic"]
+        return c["n_critic"]
+
+    def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
+        c, opt = self.config, self.optimizers
+        reals = batch.images.chunk(self.batches_per_step(step))
+        estimates, penalties = [], []
+        for real in reals:
+            with torch.no_grad():
+                fake = self.generator(torch.randn(len(real), c["nz"], device=real.device))
+            distance = self.critic(real).mean() - self.critic(fake).mean()
+            loss = -distance
+            if self.gp:
+                penalty = gradient_penalty(self.critic, real, fake)
+                loss = loss + c["gp_weight"] * penalty
+                penalties.append(penalty.detach())
+            opt["critic"].zero_grad(set_to_none=True)
+            loss.backward()
+            opt["critic"].step()
+            if not self.gp:
+                with torch.no_grad():
+                    for p in self.critic.parameters():
+                        p.clamp_(-c["clip"], c["clip"])
+            estimates.append(distance.detach())
+
+        # the generator step needs gradients through the critic, not for its weights
+        self.critic.requires_grad_(False)
+        z = torch.randn(len(reals[0]), c["nz"], device=reals[0].device)
+        g_loss = -self.critic(self.generator(z)).mean()
+        opt["generator"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt["generator"].step()
+        self.critic.requires_grad_(True)
+
+        losses = {"wasserstein": torch.stack(estimates).mean(), "g_loss": g_loss.detach()}
+        if self.gp:
+            losses["gradient_penalty"] = torch.stack(penalties).mean()
+        return losses
