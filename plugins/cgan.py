@@ -19,10 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.latent import LatentModel
 from zoo.model import Batch
 from zoo.plugins.dcgan import Discriminator, Generator, init_weights
-from zoo.plugins.gan import non_saturating_step
+from zoo.plugins.gan import GAN, non_saturating_step
 
 
 class ConditionalGenerator(nn.Module):
@@ -48,7 +47,9 @@ class ConditionalDiscriminator(nn.Module):
         return self.net(torch.cat([x, y], dim=1))
 
 
-class CGAN(LatentModel):
+class CGAN(GAN):
+    """The GAN's objective and optimisers (plugins/gan.py), conditioned on class labels."""
+
     conditional = True
     defaults = {
         "nz": 100,
@@ -61,27 +62,16 @@ class CGAN(LatentModel):
     }
     train_defaults = {"batch_size": 64, "image_size": 32}
 
-    def __init__(self, config, spec):
-        super().__init__(config, spec)
-        c, n = config, spec.num_classes
-        self.generator = ConditionalGenerator(
+    def networks(self) -> tuple[nn.Module, nn.Module]:
+        c, spec, n = self.config, self.spec, self.spec.num_classes
+        generator = ConditionalGenerator(
             c["nz"], n, c["embed_dim"], c["ngf"], spec.channels, spec.size
         )
-        self.discriminator = ConditionalDiscriminator(
+        discriminator = ConditionalDiscriminator(
             n, c["embed_dim"], c["ndf"], spec.channels, spec.size
         )
         # DCGAN's N(0, 0.02) init for the convolutions; embeddings keep their N(0, 1) init
-        self.apply(init_weights)
-
-    def configure_optimizers(self):
-        c = self.config
-        betas = (c["beta1"], c["beta2"])
-        return {
-            "generator": torch.optim.Adam(self.generator.parameters(), c["lr"], betas=betas),
-            "discriminator": torch.optim.Adam(
-                self.discriminator.parameters(), c["lr"], betas=betas
-            ),
-        }
+        return generator.apply(init_weights), discriminator.apply(init_weights)
 
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         real, labels = batch.images, batch.labels

@@ -14,6 +14,7 @@ blocks) instead of changing the first layer.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -22,7 +23,7 @@ from zoo.errors import UsageError
 from zoo.plugins.gan import GAN
 
 
-def _blocks(size: int) -> int:
+def upsampling_blocks(size: int) -> int:
     blocks = int(math.log2(size)) - 2
     if size < 16 or 2 ** (blocks + 2) != size:
         raise UsageError(
@@ -42,7 +43,7 @@ def init_weights(m: nn.Module) -> None:
 class Generator(nn.Module):
     def __init__(self, nz: int, ngf: int, channels: int, size: int):
         super().__init__()
-        n = _blocks(size)
+        n = upsampling_blocks(size)
         width = ngf * 2 ** (n - 1)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(nz, width, 4, 1, 0, bias=False),
@@ -64,9 +65,13 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, ndf: int, channels: int, size: int):
+    """Ends in a logit; ``norm`` lets critics swap BatchNorm (WGAN-GP needs per-sample norms)."""
+
+    def __init__(
+        self, ndf: int, channels: int, size: int, norm: Callable[[int], nn.Module] = nn.BatchNorm2d
+    ):
         super().__init__()
-        n = _blocks(size)
+        n = upsampling_blocks(size)
         layers: list[nn.Module] = [
             nn.Conv2d(channels, ndf, 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
@@ -75,7 +80,7 @@ class Discriminator(nn.Module):
         for _ in range(n - 1):
             layers += [
                 nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(width * 2),
+                norm(width * 2),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             width *= 2

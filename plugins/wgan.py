@@ -25,32 +25,16 @@ from torch import nn
 from zoo.errors import UsageError
 from zoo.latent import LatentModel
 from zoo.model import Batch
-from zoo.plugins.dcgan import Generator, _blocks, init_weights
+from zoo.plugins.dcgan import Discriminator, Generator, init_weights
 
 PENALTIES = ("clip", "gp")
 
 
-class Critic(nn.Module):
-    """DCGAN's discriminator without a final sigmoid. ``layer_norm`` swaps BatchNorm for a
-    per-sample LayerNorm over (C, H, W) with per-channel affine (GroupNorm with one group)."""
-
-    def __init__(self, ndf: int, channels: int, size: int, layer_norm: bool):
-        super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        width = ndf
-        for _ in range(_blocks(size) - 1):
-            norm = nn.GroupNorm(1, width * 2) if layer_norm else nn.BatchNorm2d(width * 2)
-            layers += [
-                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
-                norm,
-                nn.LeakyReLU(0.2, True),
-            ]
-            width *= 2
-        layers.append(nn.Conv2d(width, 1, 4, 1, 0))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(-1)
+def critic(ndf: int, channels: int, size: int, layer_norm: bool) -> nn.Module:
+    """DCGAN's discriminator read as a critic (no sigmoid follows). ``layer_norm`` swaps its
+    BatchNorm for a per-sample LayerNorm over (C, H, W) (GroupNorm with one group)."""
+    norm = (lambda width: nn.GroupNorm(1, width)) if layer_norm else nn.BatchNorm2d
+    return Discriminator(ndf, channels, size, norm)
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -89,7 +73,7 @@ class WGAN(LatentModel):
             raise UsageError(f"bad penalty {config['penalty']!r}: choose from clip, gp")
         self.gp = config["penalty"] == "gp"
         self.generator = Generator(config["nz"], config["ngf"], spec.channels, spec.size)
-        self.critic = Critic(config["ndf"], spec.channels, spec.size, layer_norm=self.gp)
+        self.critic = critic(config["ndf"], spec.channels, spec.size, layer_norm=self.gp)
         self.apply(init_weights)
 
     def configure_optimizers(self):
