@@ -9,6 +9,14 @@ import click
 
 from zoo.errors import UsageError
 
+runtime_option = click.option(
+    "--runtime",
+    type=click.Choice(["torch", "onnx"]),
+    default="torch",
+    show_default=True,
+    help="Sample with PyTorch or through the exported ONNX model.",
+)
+
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))

@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from zoo.commands.common import runtime_option
+
 
 def _format_extra(extra: dict[str, Any]) -> list[str]:
     lines = []
@@ -38,13 +40,7 @@ def _train_classifier(data: str | None, out: Path | None, seed: int) -> None:
     "-n", "n", type=int, default=1000, show_default=True, help="Generated images to score."
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--runtime",
-    type=click.Choice(["torch", "onnx"]),
-    default="torch",
-    show_default=True,
-    help="Sample with PyTorch or through the exported ONNX model.",
-)
+@runtime_option
 @click.option("--device", default="cpu", show_default=True, help="Where the model samples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from zoo.commands.common import runtime_option
+
 
 @click.command("sample")
 @click.argument("source")
@@ -45,13 +47,7 @@ import click
     type=click.IntRange(min=2),
     help="Interpolate between the inputs in this many steps (VAE).",
 )
-@click.option(
-    "--runtime",
-    type=click.Choice(["torch", "onnx"]),
-    default="torch",
-    show_default=True,
-    help="Sample with PyTorch or through the exported ONNX model.",
-)
+@runtime_option
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
     "--threads",
