@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Scores",
         "",
-        f"Regenerate with `python scripts/scores.py --runs {args.runs}` (`zoo eval` per model).",
+        f"Train the recipes (`zoo train NAME --out {args.runs}/NAME`), then regenerate with "
+        f"`python scripts/scores.py --runs {args.runs}` (`zoo eval`'s protocol per model).",
         "",
         f"Protocol: N = {args.n} samples (seed {args.seed}) against the reference set, the "
         f"{reference}, in the features of {clf.describe()}. FLD is the Frechet distance in "

@@ -289,6 +289,15 @@ def test_register_commands_failure_is_a_plugin_error(monkeypatch: pytest.MonkeyP
     assert reg.plugins[0].error == "register_commands raised ValueError: no click here"
 
 
+def test_plugin_without_hooks_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    monkeypatch.setenv("ZOO_PLUGINS", "")
+    reg = build_registry(extra=[(types.SimpleNamespace(), record("empty"))])
+    assert reg.plugins[0].error == "implements no zoo hooks"
+    assert "names the hook module" in reg.problems[0]
+
+
 @pytest.mark.parametrize("name", [*sorted(COMMANDS), "demo-hello"])
 def test_help_of_every_command(demo, name: str) -> None:
     result = CliRunner().invoke(cli, [name, "--help"])

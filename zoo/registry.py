@@ -346,6 +346,12 @@ def build_registry(
                 exc,
             )
             return
+        if not pm.get_hookcallers(plugin):  # e.g. an entry point naming the wrong object
+            record.fail("implements no zoo hooks")
+            registry._problem(
+                f"plugin {record.name!r} ({record.distribution}) implements no zoo hooks; "
+                f"check that its entry point {record.module!r} names the hook module"
+            )
         records[key] = record
 
     wanted = _wanted()
