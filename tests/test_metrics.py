@@ -122,9 +122,17 @@ def test_kid_is_deterministic_for_seed():
 
 def test_is_uniform_one_hot_equals_number_of_classes():
     probs = np.eye(10)[np.arange(1000) % 10]
-    mean, std = inception_score(probs, splits=10)
+    mean, std = inception_score(probs, splits=1)
     assert mean == pytest.approx(10.0)
     assert std == pytest.approx(0.0, abs=1e-12)
+    assert 9.3 < inception_score(probs, splits=10)[0] <= 10.0  # chunks of 100 are not balanced
+
+
+def test_is_does_not_depend_on_sample_order():
+    by_class = np.eye(10)[np.repeat(np.arange(10), 100)]  # how a conditional model samples
+    shuffled = by_class[np.random.default_rng(1).permutation(1000)]
+    assert inception_score(by_class)[0] == pytest.approx(inception_score(shuffled)[0], abs=0.3)
+    assert inception_score(by_class)[0] > 9.3
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,7 @@ def score(clf: Classifier, feats: np.ndarray, probs: np.ndarray, seed: int) -> d
     kid_mean, kid_std = metrics.kid(
         ref, feats, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE, seed=seed
     )
-    is_mean, is_std = metrics.inception_score(probs)
+    is_mean, is_std = metrics.inception_score(probs, seed=seed)
     precision, recall = metrics.precision_recall(ref, feats, k=K)
     density, coverage = metrics.density_coverage(ref, feats, k=K)
     return {

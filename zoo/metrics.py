@@ -132,17 +132,20 @@ def _safe_log(p: np.ndarray) -> np.ndarray:
     return np.log(np.where(p > 0, p, 1.0))
 
 
-def inception_score(probs: ArrayLike, *, splits: int = 10) -> tuple[float, float]:
+def inception_score(probs: ArrayLike, *, splits: int = 10, seed: int = 0) -> tuple[float, float]:
     """Inception Score ``exp(E_x KL(p(y|x) || p(y)))``: (mean, std) over ``splits`` equal chunks.
 
     ``probs`` is ``(n, classes)`` softmax output. Ranges from 1 (every sample looks alike or
-    ambiguous) to ``classes`` (confident predictions spread evenly over all classes).
+    ambiguous) to ``classes`` (confident predictions spread evenly over all classes). The
+    chunks are drawn from a seeded permutation: samples ordered by class (as a conditional
+    model's are) would otherwise put one class in each chunk and score 1.
     """
     if splits < 1:
         raise UsageError(f"inception_score: splits must be >= 1, got {splits}")
     p = _features(probs, "probs", min_n=splits)
     if (p < 0).any() or not np.allclose(p.sum(axis=1), 1.0, atol=1e-3):
         raise UsageError("probs: rows must be non-negative and sum to 1 (softmax output)")
+    p = p[np.random.default_rng(seed).permutation(len(p))]
     scores = []
     for part in np.array_split(p, splits):
         marginal = part.mean(axis=0, keepdims=True)
