@@ -3,20 +3,9 @@
 These objects are deliberately light: the exporter code is imported only when it runs.
 """
 
-from types import SimpleNamespace
+from zoo import ExporterSpec, plugin
 
-from zoo import ExporterSpec, hookimpl
-
-
-def _plugin(spec: ExporterSpec) -> SimpleNamespace:
-    @hookimpl
-    def register_exporters(register):
-        register(spec)
-
-    return SimpleNamespace(register_exporters=register_exporters)
-
-
-safetensors = _plugin(
+safetensors = plugin(
     ExporterSpec(
         "safetensors",
         "inference weights + metadata to rebuild the model (no pickle)",
@@ -24,7 +13,7 @@ safetensors = _plugin(
         "zoo.exporters.safetensors_exporter:export",
     )
 )
-onnx = _plugin(
+onnx = plugin(
     ExporterSpec(
         "onnx",
         "one self-contained ONNX file per network, validated in onnxruntime",

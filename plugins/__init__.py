@@ -6,48 +6,37 @@ The objects carry a ``_plugin`` suffix: a bare ``gan`` would be replaced by the 
 ``zoo.plugins.gan`` as soon as that is imported.
 """
 
-from types import SimpleNamespace
+from zoo import FamilySpec, plugin
 
-from zoo import FamilySpec, hookimpl
-
-
-def _family(spec: FamilySpec) -> SimpleNamespace:
-    @hookimpl
-    def register_families(register):
-        register(spec)
-
-    return SimpleNamespace(register_families=register_families)
-
-
-gan_plugin = _family(
+gan_plugin = plugin(
     FamilySpec(
         "gan",
         "MLP GAN with the non-saturating loss (Goodfellow et al. 2014)",
         "zoo.plugins.gan:GAN",
     )
 )
-dcgan_plugin = _family(
+dcgan_plugin = plugin(
     FamilySpec("dcgan", "deep convolutional GAN (Radford et al. 2015)", "zoo.plugins.dcgan:DCGAN")
 )
-cgan_plugin = _family(
+cgan_plugin = plugin(
     FamilySpec("cgan", "class-conditional GAN (Mirza & Osindero 2014)", "zoo.plugins.cgan:CGAN")
 )
-wgan_plugin = _family(
+wgan_plugin = plugin(
     FamilySpec(
         "wgan", "Wasserstein GAN: weight clipping or gradient penalty", "zoo.plugins.wgan:WGAN"
     )
 )
-vae_plugin = _family(
+vae_plugin = plugin(
     FamilySpec(
         "vae",
         "convolutional variational autoencoder (Kingma & Welling 2014)",
         "zoo.plugins.vae:VAE",
     )
 )
-pggan_plugin = _family(
+pggan_plugin = plugin(
     FamilySpec("pggan", "progressive growing GAN (Karras et al. 2018)", "zoo.plugins.pggan:PGGAN")
 )
-cyclegan_plugin = _family(
+cyclegan_plugin = plugin(
     FamilySpec(
         "cyclegan", "unpaired image translation (Zhu et al. 2017)", "zoo.plugins.cyclegan:CycleGAN"
     )

@@ -289,6 +289,22 @@ def test_register_commands_failure_is_a_plugin_error(monkeypatch: pytest.MonkeyP
     assert reg.plugins[0].error == "register_commands raised ValueError: no click here"
 
 
+def test_plugin_helper_registers_each_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoo import CatalogueEntry, ExporterSpec, FamilySpec, plugin
+
+    monkeypatch.setenv("ZOO_PLUGINS", "")
+    obj = plugin(
+        FamilySpec("toy", "a toy family", "zoo.plugins.gan:GAN"),
+        ExporterSpec("toyfmt", "a toy format", ".toy", "zoo.exporters.onnx_exporter:export"),
+        CatalogueEntry("toy-digits", "toy", "digits"),
+    )
+    reg = build_registry(extra=[(obj, record("toy"))])
+    assert reg.problems == []
+    assert (reg.family("toy").name, reg.exporter("toyfmt").suffix) == ("toy", ".toy")
+    assert reg.model("toy-digits").family == "toy"
+    assert reg.plugins[0].hooks == ["register_families", "register_exporters", "register_catalogue"]
+
+
 def test_plugin_without_hooks_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 

@@ -4,9 +4,16 @@ This module stays light (no torch import) so that `zoo --help` and `zoo list` st
 The heavy API lives in `zoo.api`, the base class for families in `zoo.model`.
 """
 
-from zoo.hookspecs import hookimpl
+from zoo.hookspecs import hookimpl, plugin
 from zoo.specs import CatalogueEntry, ExporterSpec, FamilySpec
 
 __version__ = "0.1.0"
 
-__all__ = ["CatalogueEntry", "ExporterSpec", "FamilySpec", "__version__", "hookimpl"]
+__all__ = [
+    "CatalogueEntry",
+    "ExporterSpec",
+    "FamilySpec",
+    "__version__",
+    "hookimpl",
+    "plugin",
+]
