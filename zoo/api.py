@@ -8,9 +8,7 @@ zoo.export("runs/dcgan-mnist", "onnx", "dcgan.onnx")
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -270,8 +268,10 @@ def load(source: str | Path, device: str = "cpu") -> Loaded:
     return Loaded(model, info, path)
 
 
-def onnx_files(loaded: Loaded, device: str = "cpu") -> dict[str, Path]:
-    """The model's graphs as ONNX files: given, cached beside the run, or exported now."""
+def onnx_files(loaded: Loaded) -> dict[str, Path]:
+    """The model's graphs as ONNX files: given, or exported once and cached (inside the
+    checkpoint for runs, under the cache keyed by the weights' sha256 for files)."""
+    from zoo.download import cache_dir, sha256_file
     from zoo.onnx_files import graph_files
 
     if loaded.path.suffix == ".onnx":
@@ -280,7 +280,7 @@ def onnx_files(loaded: Loaded, device: str = "cpu") -> dict[str, Path]:
     if loaded.path.parent.parent.name == "checkpoints":
         target = loaded.path.parent / "onnx" / f"{name}.onnx"
     else:
-        target = Path(tempfile.mkdtemp(prefix="zoo-onnx-")) / f"{name}.onnx"
+        target = cache_dir() / "onnx" / sha256_file(loaded.path)[:16] / f"{name}.onnx"
     if not target.exists() and not any(target.parent.glob(f"{name}.*.onnx")):
         export_model(loaded, "onnx", target)
     return graph_files(target if target.exists() else next(target.parent.glob(f"{name}.*.onnx")))
@@ -349,7 +349,3 @@ def export_model(loaded: Loaded, fmt: str, out: str | Path) -> list[Path]:
 def export(source: str | Path, fmt: str, out: str | Path) -> list[Path]:
     """Write ``source`` in format ``fmt`` (see `zoo plugins`) and return the files written."""
     return export_model(load(source, "cpu"), fmt, out)
-
-
-def describe(info: ModelInfo) -> dict[str, Any]:
-    return json.loads(info.to_json())

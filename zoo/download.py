@@ -20,8 +20,13 @@ from zoo.specs import CatalogueEntry
 CHUNK = 1 << 20
 
 
+def cache_dir() -> Path:
+    """zoo's cache: downloaded weights and ONNX exports made for sampling ($ZOO_CACHE)."""
+    return Path(os.environ.get("ZOO_CACHE", Path.home() / ".cache" / "zoo"))
+
+
 def weights_dir() -> Path:
-    return Path(os.environ.get("ZOO_CACHE", Path.home() / ".cache" / "zoo")) / "weights"
+    return cache_dir() / "weights"
 
 
 def cache_path(entry: CatalogueEntry) -> Path:
