@@ -21,7 +21,7 @@ from torch import nn
 
 from zoo.model import Batch
 from zoo.plugins.dcgan import Discriminator, Generator, init_weights
-from zoo.plugins.gan import GAN, non_saturating_step
+from zoo.plugins.gan import GAN, adversarial_step
 
 
 class ConditionalGenerator(nn.Module):
@@ -77,4 +77,4 @@ class CGAN(GAN):
         real, labels = batch.images, batch.labels
         z = torch.randn(len(real), self.config["nz"], device=real.device)
         # fakes are judged under the labels they were generated for, so D learns the pairing
-        return non_saturating_step(self, real, self.generator(z, labels), (labels,))
+        return adversarial_step(self, real, self.generator(z, labels), d_args=(labels,))

@@ -84,31 +84,38 @@ class GAN(LatentModel):
         real = batch.images
         z = torch.randn(len(real), self.config["nz"], device=real.device)
         fake = self.generator(z)
-        return non_saturating_step(self, real, fake)
+        return adversarial_step(self, real, fake)
 
 
-def non_saturating_step(model, real, fake, d_args=()) -> dict[str, torch.Tensor]:
-    """One discriminator then one generator update with the non-saturating loss.
+def non_saturating_loss(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """BCE with logits against a constant target: with target 1 for the generator's fakes,
+    this is the non-saturating loss -log D(G(z))."""
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
-    ``d_args`` are extra discriminator inputs (class labels for conditional models).
+
+def adversarial_step(
+    model, real, fake, loss=non_saturating_loss, d_args=(), report=torch.sigmoid
+) -> dict[str, torch.Tensor]:
+    """One discriminator then one generator update.
+
+    ``loss(output, target)`` scores discriminator outputs against 1 (real) or 0 (fake); the
+    generator's fakes are scored against 1. ``d_args`` are extra discriminator inputs (class
+    labels for conditional models); ``report`` maps outputs to the logged d_real / d_fake.
     """
     d, opt = model.discriminator, model.optimizers
-    real_logit, fake_logit = d(real, *d_args), d(fake.detach(), *d_args)
-    d_loss = F.binary_cross_entropy_with_logits(
-        real_logit, torch.ones_like(real_logit)
-    ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+    real_out, fake_out = d(real, *d_args), d(fake.detach(), *d_args)
+    d_loss = loss(real_out, 1.0) + loss(fake_out, 0.0)
     opt["discriminator"].zero_grad(set_to_none=True)
     d_loss.backward()
     opt["discriminator"].step()
 
-    gen_logit = d(fake, *d_args)
-    g_loss = F.binary_cross_entropy_with_logits(gen_logit, torch.ones_like(gen_logit))
+    g_loss = loss(d(fake, *d_args), 1.0)
     opt["generator"].zero_grad(set_to_none=True)
     g_loss.backward()
     opt["generator"].step()
     return {
         "d_loss": d_loss.detach(),
         "g_loss": g_loss.detach(),
-        "d_real": torch.sigmoid(real_logit).mean().detach(),
-        "d_fake": torch.sigmoid(fake_logit).mean().detach(),
+        "d_real": report(real_out).mean().detach(),
+        "d_fake": report(fake_out).mean().detach(),
     }

@@ -20,6 +20,12 @@ import torch
 
 from zoo.model import Batch
 from zoo.plugins.dcgan import DCGAN
+from zoo.plugins.gan import adversarial_step
+
+
+def least_squares_loss(scores: torch.Tensor, target: float) -> torch.Tensor:
+    """1/2 E[(D(.) - target)^2]: targets b=1 for reals, a=0 for fakes, c=1 for the generator."""
+    return 0.5 * ((scores - target) ** 2).mean()
 
 
 class LSGAN(DCGAN):
@@ -28,22 +34,7 @@ class LSGAN(DCGAN):
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         real = batch.images
         z = torch.randn(len(real), self.config["nz"], device=real.device)
-        fake = self.generator(z)
-        d, opt = self.discriminator, self.optimizers
-
-        real_score, fake_score = d(real), d(fake.detach())
-        d_loss = 0.5 * ((real_score - 1) ** 2).mean() + 0.5 * (fake_score**2).mean()
-        opt["discriminator"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt["discriminator"].step()
-
-        g_loss = 0.5 * ((d(fake) - 1) ** 2).mean()
-        opt["generator"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt["generator"].step()
-        return {
-            "d_loss": d_loss.detach(),
-            "g_loss": g_loss.detach(),
-            "d_real": real_score.mean().detach(),
-            "d_fake": fake_score.mean().detach(),
-        }
+        # scores are unbounded, so the logged d_real / d_fake are the raw scores
+        return adversarial_step(
+            self, real, self.generator(z), least_squares_loss, report=lambda s: s
+        )
