@@ -3,9 +3,10 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-RUN ?= runs/dcgan-mnist
+MODEL ?= dcgan-mnist
+RUN ?= runs/$(MODEL)
 
-.PHONY: demo test lint format clean
+.PHONY: demo train test lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,14 +14,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Train the DCGAN recipe on the bundled MNIST digits, sample it, export it, and sample the
-# ONNX export in onnxruntime. Resumes if interrupted and run again.
+# The pretrained DCGAN that ships with zoo: sample it, export it to ONNX, and sample the ONNX
+# file in onnxruntime. No training and no network.
 demo: $(STAMP)
-	$(BIN)/zoo train dcgan-mnist --out $(RUN) $(if $(wildcard $(RUN)/checkpoints),--resume)
-	$(BIN)/zoo sample $(RUN) -n 64 --seed 0 --out demo-samples.png
-	$(BIN)/zoo export $(RUN) --format onnx --out demo-dcgan.onnx
+	$(BIN)/zoo sample dcgan-mnist -n 64 --seed 0 --out demo-samples.png
+	$(BIN)/zoo export dcgan-mnist --format onnx --out demo-dcgan.onnx
 	$(BIN)/zoo sample demo-dcgan.onnx --runtime onnx -n 64 --seed 0 --out demo-samples-onnx.png
 	@echo "samples: demo-samples.png (PyTorch), demo-samples-onnx.png (onnxruntime)"
+
+# Train a catalogue recipe yourself (MODEL=dcgan-mnist); resumes if interrupted and run again.
+train: $(STAMP)
+	$(BIN)/zoo train $(MODEL) --out $(RUN) $(if $(wildcard $(RUN)/checkpoints),--resume)
 
 test: $(STAMP) lint
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q

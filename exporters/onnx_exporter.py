@@ -15,7 +15,7 @@ import torch
 
 from zoo.errors import UsageError, ZooError
 from zoo.files import atomic_path
-from zoo.model import GenerativeModel, Graph, ModelInfo
+from zoo.model import FORMAT_KEY, FORMAT_VERSION, GenerativeModel, Graph, ModelInfo
 from zoo.runtime import onnx_session
 
 OPSET = 18
@@ -117,6 +117,7 @@ def export(model: GenerativeModel, out: Path, info: ModelInfo) -> list[Path]:
     }
     spec = info.spec
     common = {
+        FORMAT_KEY: str(FORMAT_VERSION),
         "zoo.info": info.to_json(),
         "zoo.graphs": json.dumps({k: p.name for k, p in files.items()}),
         "zoo.version": info.zoo_version,

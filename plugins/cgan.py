@@ -59,6 +59,7 @@ class CGAN(GAN):
         "lr": 2e-4,
         "beta1": 0.5,
         "beta2": 0.999,
+        "ema_decay": 0.0,
     }
     train_defaults = {"batch_size": 64, "image_size": 32}
 
@@ -77,4 +78,4 @@ class CGAN(GAN):
         real, labels = batch.images, batch.labels
         z = torch.randn(len(real), self.config["nz"], device=real.device)
         # fakes are judged under the labels they were generated for, so D learns the pairing
-        return adversarial_step(self, real, self.generator(z, labels), d_args=(labels,))
+        return adversarial_step(self, step, real, (z, labels), d_args=(labels,))

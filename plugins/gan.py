@@ -57,12 +57,15 @@ class GAN(LatentModel):
         "lr": 2e-4,
         "beta1": 0.5,
         "beta2": 0.999,
+        "ema_decay": 0.0,  # > 0: sample from an EMA of G's weights (zoo/latent.py); 0: off
     }
     train_defaults = {"batch_size": 64}
 
     def __init__(self, config, spec):
         super().__init__(config, spec)
         self.generator, self.discriminator = self.networks()
+        if config["ema_decay"] > 0:
+            self.enable_ema()
 
     def networks(self) -> tuple[nn.Module, nn.Module]:
         """(generator, discriminator); families that keep this objective swap the networks."""
@@ -83,8 +86,7 @@ class GAN(LatentModel):
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         real = batch.images
         z = torch.randn(len(real), self.config["nz"], device=real.device)
-        fake = self.generator(z)
-        return adversarial_step(self, real, fake)
+        return adversarial_step(self, step, real, (z,))
 
 
 def non_saturating_loss(logits: torch.Tensor, target: float) -> torch.Tensor:
@@ -94,15 +96,17 @@ def non_saturating_loss(logits: torch.Tensor, target: float) -> torch.Tensor:
 
 
 def adversarial_step(
-    model, real, fake, loss=non_saturating_loss, d_args=(), report=torch.sigmoid
+    model, step, real, g_inputs, loss=non_saturating_loss, d_args=(), report=torch.sigmoid
 ) -> dict[str, torch.Tensor]:
-    """One discriminator then one generator update.
+    """One discriminator then one generator update, then the generator's EMA if it keeps one.
 
+    ``g_inputs`` are the generator's inputs (z, and labels for conditional models).
     ``loss(output, target)`` scores discriminator outputs against 1 (real) or 0 (fake); the
     generator's fakes are scored against 1. ``d_args`` are extra discriminator inputs (class
     labels for conditional models); ``report`` maps outputs to the logged d_real / d_fake.
     """
     d, opt = model.discriminator, model.optimizers
+    fake = model.generator(*g_inputs)
     real_out, fake_out = d(real, *d_args), d(fake.detach(), *d_args)
     d_loss = loss(real_out, 1.0) + loss(fake_out, 0.0)
     opt["discriminator"].zero_grad(set_to_none=True)
@@ -113,6 +117,8 @@ def adversarial_step(
     opt["generator"].zero_grad(set_to_none=True)
     g_loss.backward()
     opt["generator"].step()
+    if hasattr(model, "generator_ema"):
+        model.update_ema(step, *g_inputs)
     return {
         "d_loss": d_loss.detach(),
         "g_loss": g_loss.detach(),

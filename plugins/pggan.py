@@ -1,6 +1,7 @@
 """Progressive growing of GANs (Karras et al. 2018), after tkarras/progressive_growing_of_gans.
 
-Both networks start at 4x4 and grow one resolution at a time up to the image size. Each new
+Both networks start at 4x4 (7x7 for 28x28 images) and grow one resolution at a time up to the
+image size. Each new
 block fades in with alpha going 0 -> 1: G outputs (1 - alpha) * upsample(old toRGB) + alpha *
 new toRGB, and D mirrors it, blending fromRGB(avg-pooled input) into the new block's output.
 Real images are avg-pooled to the current resolution and, while fading in, blended with their
@@ -34,7 +35,6 @@ to [-1, 1] (the paper's G output is linear).
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 
@@ -103,22 +103,25 @@ def _upsample(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
     return F.interpolate(x, scale_factor=factor, mode="nearest")
 
 
-def num_stages(size: int) -> int:
-    """Resolutions 4, 8, ..., size: a power of two >= 8."""
-    stages = int(math.log2(size)) - 1 if size >= 8 else 0
-    if size < 8 or 2 ** (stages + 1) != size:
+def growth(size: int) -> tuple[int, int]:
+    """(start resolution, stages): halve the size while it stays an integer >= 4, so 32 grows
+    4 -> 8 -> 16 -> 32 (4 stages) and 28 grows 7 -> 14 -> 28 (3 stages)."""
+    start, stages = size, 1
+    while start % 2 == 0 and start // 2 >= 4:
+        start, stages = start // 2, stages + 1
+    if stages < 2 or start > 7:
         raise UsageError(
-            f"PGGAN grows to a power-of-two image size >= 8 (got {size}); "
-            "pass --set image_size=32 (or 64, 128, ...)"
+            f"PGGAN grows to 4..7 times a power of two >= 2, such as 28, 32 or 64 (got {size}); "
+            "pass --set image_size=32"
         )
-    return stages
+    return start, stages
 
 
 class Generator(nn.Module):
-    def __init__(self, nz: int, widths: list[int], channels: int):
+    def __init__(self, nz: int, widths: list[int], channels: int, start: int = 4):
         super().__init__()
-        self.width = widths[0]
-        self.dense = EqualLinear(nz, widths[0] * 16, gain=math.sqrt(2) / 4)
+        self.width, self.start = widths[0], start
+        self.dense = EqualLinear(nz, widths[0] * start * start, gain=math.sqrt(2) / 4)
         self.conv4 = EqualConv2d(widths[0], widths[0], 3)
         self.blocks = nn.ModuleList(
             nn.ModuleList([EqualConv2d(a, b, 3), EqualConv2d(b, b, 3)])
@@ -134,8 +137,10 @@ class Generator(nn.Module):
         return h
 
     def forward(self, z: torch.Tensor, stage: int, alpha: float) -> torch.Tensor:
-        """Images at 4 * 2**stage pixels (linear output); the newest block fades in by alpha."""
-        h = pixel_norm(_lrelu(self.dense(pixel_norm(z)).view(-1, self.width, 4, 4)))
+        """Images at start * 2**stage pixels (linear output); the newest block fades in by
+        alpha."""
+        s = self.start
+        h = pixel_norm(_lrelu(self.dense(pixel_norm(z)).view(-1, self.width, s, s)))
         h = pixel_norm(_lrelu(self.conv4(h)))
         for i in range(stage - 1):
             h = self.block(i, h)
@@ -148,7 +153,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, widths: list[int], channels: int, group_size: int):
+    def __init__(self, widths: list[int], channels: int, group_size: int, start: int = 4):
         super().__init__()
         self.group_size = group_size
         self.from_rgb = nn.ModuleList(EqualConv2d(channels, w, 1) for w in widths)
@@ -158,7 +163,8 @@ class Discriminator(nn.Module):
         )
         w = widths[0]
         self.conv3 = EqualConv2d(w + 1, w, 3)
-        self.conv4 = EqualConv2d(w, w, 4)  # the reference's dense layer over the 4x4 map
+        # the reference's dense layer over the 4x4 map (start x start here)
+        self.conv4 = EqualConv2d(w, w, start)
         self.out = EqualLinear(w, 1, gain=1.0)
 
     def block(self, i: int, h: torch.Tensor) -> torch.Tensor:
@@ -214,20 +220,19 @@ class PGGAN(LatentModel):
     }
     # 3500 steps finish growing to 32x32; each doubling of image_size needs 1000 more
     train_defaults = {"batch_size": 32, "image_size": 32, "steps": 3500}
-    inference = ("generator_ema",)
 
     def __init__(self, config, spec: ImageSpec):
         super().__init__(config, spec)
         c = config
-        self.stages = num_stages(spec.size)
-        resolutions = [4 << s for s in range(self.stages)]
+        self.start, self.stages = growth(spec.size)
+        resolutions = [self.start << s for s in range(self.stages)]
         widths = [min(c["fmap_max"], c["fmap_base"] // r) for r in resolutions]
         if min(widths) < 1:
             raise UsageError(f"fmap_base {c['fmap_base']} leaves no channels at {spec.size}px")
         self.minibatch = self._minibatch(c["minibatch"], resolutions)
-        self.generator = Generator(c["nz"], widths, spec.channels)
-        self.discriminator = Discriminator(widths, spec.channels, c["mbstd_group"])
-        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        self.generator = Generator(c["nz"], widths, spec.channels, self.start)
+        self.discriminator = Discriminator(widths, spec.channels, c["mbstd_group"], self.start)
+        self.enable_ema()
         self.phases = self._phases()
         self.stage, self.alpha = self.schedule(0)
 
@@ -257,7 +262,8 @@ class PGGAN(LatentModel):
         return phases
 
     def schedule(self, step: int) -> tuple[int, float]:
-        """(stage, alpha) at ``step``: stage s trains at 4 * 2**s pixels; alpha < 1 fades in."""
+        """(stage, alpha) at ``step``: stage s trains at start * 2**s pixels; alpha < 1 fades
+        in."""
         start = 0
         for stage, fading, steps in self.phases:
             if step < start + steps:
@@ -278,7 +284,7 @@ class PGGAN(LatentModel):
 
     def reals(self, images: torch.Tensor, stage: int, alpha: float) -> torch.Tensor:
         """Real images as D sees them at a stage: avg-pooled, and blended while fading in."""
-        factor = images.shape[-1] // (4 << stage)
+        factor = images.shape[-1] // (self.start << stage)
         x = F.avg_pool2d(images, factor) if factor > 1 else images
         if alpha < 1:
             x = torch.lerp(_upsample(F.avg_pool2d(x, 2)), x, alpha)
@@ -290,7 +296,7 @@ class PGGAN(LatentModel):
         n = self.minibatch[stage] or len(batch.images)
         if n > len(batch.images):
             raise UsageError(
-                f"minibatch at {4 << stage}px is {n} but the run's batch_size is "
+                f"minibatch at {self.start << stage}px is {n} but the run's batch_size is "
                 f"{len(batch.images)}; raise batch_size to at least {n}"
             )
         real = self.reals(batch.images[:n], stage, alpha)
@@ -326,18 +332,11 @@ class PGGAN(LatentModel):
             "growth": torch.tensor(stage - 1 + alpha if stage else 0.0),
         }
 
-    @torch.no_grad()
-    def update_ema(self, step: int) -> None:
-        """ema = decay * ema + (1 - decay) * weights, the decay ramped up over early steps."""
-        decay = min(self.config["ema_decay"], (1 + step) / (10 + step))
-        for e, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
-            e.lerp_(p, 1 - decay)
-
     def graphs(self) -> dict[str, Graph]:
         graphs = super().graphs()
         g = graphs["generator"]
         g.module = FullSize(self.generator_ema, self.stage, self.alpha, self.spec.size).eval()
-        res, size = 4 << self.stage, self.spec.size
+        res, size = self.start << self.stage, self.spec.size
         g.metadata["resolution"] = f"{res}x{res}"
         if res < size or self.alpha < 1:
             g.metadata["note"] = (

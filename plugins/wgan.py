@@ -64,6 +64,7 @@ class WGAN(LatentModel):
         "adam_lr": 1e-4,
         "beta1": 0.0,
         "beta2": 0.9,
+        "ema_decay": 0.0,  # > 0: sample from an EMA of G's weights (zoo/latent.py); 0: off
     }
     train_defaults = {"batch_size": 64, "image_size": 32}
 
@@ -75,6 +76,8 @@ class WGAN(LatentModel):
         self.generator = Generator(config["nz"], config["ngf"], spec.channels, spec.size)
         self.critic = critic(config["ndf"], spec.channels, spec.size, layer_norm=self.gp)
         self.apply(init_weights)
+        if config["ema_decay"] > 0:
+            self.enable_ema()
 
     def configure_optimizers(self):
         c = self.config
@@ -124,6 +127,8 @@ class WGAN(LatentModel):
         g_loss.backward()
         opt["generator"].step()
         self.critic.requires_grad_(True)
+        if hasattr(self, "generator_ema"):
+            self.update_ema(step, z)
 
         losses = {"wasserstein": torch.stack(estimates).mean(), "g_loss": g_loss.detach()}
         if self.gp:

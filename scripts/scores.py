@@ -1,58 +1,23 @@
-"""Regenerate docs/scores.md: every catalogue model with a trained run, scored by `zoo eval`'s
-protocol, with the sanity anchors.
+"""Regenerate docs/scores.md: every catalogue model's pretrained weights, scored by
+`zoo eval`'s protocol, with the sanity anchors.
 
-    python scripts/scores.py [--runs runs/] [--out docs/scores.md] [-n 1000] [--seed 0]
+    python scripts/scores.py [--out docs/scores.md] [-n 1000] [--seed 0]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 from pathlib import Path
 
 from zoo import api
-from zoo.checkpoint import latest_checkpoint
+from zoo.checkpoint import read_info
 from zoo.errors import ZooError
-from zoo.evaluation import DEFAULT_N, METRIC_HEADERS, Report, anchors, evaluate, format_metrics
+from zoo.evaluation import DEFAULT_N, METRIC_HEADERS, anchors, evaluate, format_metrics
 from zoo.evaluator import load_classifier
 from zoo.files import write_text
-
-
-def training_budget(run: Path) -> tuple[int, float]:
-    """Steps and wall seconds from a run's metrics.jsonl; the clock restarts on --resume."""
-    steps, seconds, last = 0, 0.0, 0.0
-    metrics = run / "metrics.jsonl"
-    lines = metrics.read_text().splitlines() if metrics.is_file() else []
-    for row in (json.loads(line) for line in lines if line.strip()):
-        if "seconds" not in row:
-            continue  # validation rows carry no clock
-        if row["seconds"] < last:
-            seconds += last
-        steps, last = max(steps, int(row["step"])), float(row["seconds"])
-    return steps, seconds + last
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    return f"{platform.system()} {cpu}, {os.cpu_count()} CPU cores"
-
-
-def family_metric(report: Report) -> str:
-    """The capability-specific headline: class accuracy, label preservation or held-out ELBO."""
-    e = report.extra
-    parts = []
-    if "class_accuracy" in e:
-        parts.append(f"class accuracy {e['class_accuracy']:.3f}")
-    if "label_preservation" in e:
-        parts.append(f"label preservation {e['label_preservation']:.3f}")
-    if "cycle_l1" in e:
-        parts.append(f"cycle L1 {e['cycle_l1']:.3f}")
-    if "val_elbo" in e:
-        parts.append(f"held-out ELBO {e['val_elbo']:.1f} nats")
-    return "; ".join(parts) or "-"
+from zoo.publish import family_metric, headline
+from zoo.sources import pretrained
 
 
 def markdown(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -65,31 +30,33 @@ def markdown(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--out", type=Path, default=Path("docs/scores.md"))
     parser.add_argument("-n", type=int, default=DEFAULT_N)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    rows, skipped = [], []
+    rows, skipped, hardware = [], [], set()
     for entry in api.list_models():
-        run = args.runs / entry.name
-        if not latest_checkpoint(run):
+        if entry.weights is None:
             continue
         print(f"evaluating {entry.name} ...", file=sys.stderr)
         try:
-            report = evaluate(run, args.n, seed=args.seed, with_anchors=False)
+            path = pretrained(entry).path
+            report = evaluate(entry.name, args.n, seed=args.seed, with_anchors=False)
         except ZooError as exc:  # e.g. no suitable evaluator: listed, not fatal
             skipped.append(f"- {entry.name}: {exc}")
             continue
-        steps, seconds = training_budget(run)
+        info, _ = read_info(path)
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        hardware.add(entry.weights.hardware)
         rows.append(
             [
                 entry.name,
-                str(steps),
-                f"{seconds / 60:.1f} min",
+                f"`{shown}` ({entry.weights.sha256[:12]})",
+                f"{info.step:,}",
+                f"{entry.weights.train_seconds / 60:.1f} min",
                 *format_metrics(report.metrics),
-                family_metric(report),
+                family_metric(headline(report)),
             ]
         )
     clf = load_classifier()
@@ -100,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Scores",
         "",
-        f"Train the recipes (`zoo train NAME --out {args.runs}/NAME`), then regenerate with "
-        f"`python scripts/scores.py --runs {args.runs}` (`zoo eval`'s protocol per model).",
+        "The pretrained weights that ship with zoo, each scored by `zoo eval NAME` (the "
+        "protocol below); regenerate with `python scripts/scores.py`.",
         "",
         f"Protocol: N = {args.n} samples (seed {args.seed}) against the reference set, the "
         f"{reference}, in the features of {clf.describe()}. FLD is the Frechet distance in "
@@ -109,10 +76,14 @@ def main(argv: list[str] | None = None) -> int:
         f"cubic-kernel MMD² (mean ± std over subsets of 500); IS uses the classifier's softmax "
         "(at most 10); precision/recall and density/coverage use k = 3.",
         "",
-        f"Machine: {machine()}. Training budget: steps and wall time from each run's "
-        "metrics.jsonl.",
+        "Training: `zoo train NAME` with the catalogue's recipe, wall time on "
+        f"{', '.join(sorted(hardware)) or 'the machine in each model card'} "
+        "(weights/NAME/README.md has each model's card).",
         "",
-        *markdown(["model", "steps", "train time", *METRIC_HEADERS, "family-specific"], rows),
+        *markdown(
+            ["model", "file scored", "steps", "train time", *METRIC_HEADERS, "family-specific"],
+            rows,
+        ),
         "",
         "## Sanity anchors (same protocol, same N)",
         "",

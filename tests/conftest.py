@@ -43,6 +43,8 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("ZOO_PLUGINS", raising=False)
     monkeypatch.delenv("ZOO_STRICT_PLUGINS", raising=False)
     monkeypatch.delenv("ZOO_DEBUG", raising=False)
+    for name in ("ZOO_OFFLINE", "ZOO_WEIGHTS_URL", "ZOO_DOWNLOAD_TIMEOUT", "ZOO_DOWNLOAD_RETRIES"):
+        monkeypatch.delenv(name, raising=False)
     return tmp_path
 
 

@@ -40,7 +40,7 @@ def test_list_and_info(zoo):
     assert {"gan", "dcgan"} <= {f["name"] for f in data["families"]}
     r = zoo("info", "dcgan-mnist", "--json")
     info = json.loads(r.out)
-    assert info["family"] == "dcgan" and info["train"]["image_size"] == 32
+    assert info["family"] == "dcgan" and info["train"]["image_size"] == 28
     assert info["config"]["lr"] == pytest.approx(2e-4)
     assert "nz = 100" in zoo("info", "dcgan").out
 

@@ -1,56 +1,316 @@
-"""Pretrained weights: hash-checked, atomic, and nothing half-written left behind."""
+"""Downloads against a real HTTP server on 127.0.0.1 that misbehaves on request: it drops
+connections, stalls, trickles, serves wrong bytes, redirects and ignores Range."""
 
 from __future__ import annotations
 
 import hashlib
 import http.server
+import os
+import signal
+import subprocess
+import sys
 import threading
-from functools import partial
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
-from zoo.download import download, weights_dir
-from zoo.errors import ZooError
+from zoo.download import DownloadError, DownloadOptions, fetch
+from zoo.errors import UsageError
+from zoo.registry import build_registry, set_registry
+from zoo.sources import cache_path, pretrained
 from zoo.specs import CatalogueEntry, Weights
+
+PAYLOAD = bytes(range(256)) * 214  # 54,784 bytes
+SHA = hashlib.sha256(PAYLOAD).hexdigest()
+FAST = DownloadOptions(timeout=2.0, retries=3, deadline=30.0, backoff=0.05)
+
+
+@dataclass
+class Plan:
+    """How the server answers one path: ``modes`` are used up one request at a time, then
+    ``normal`` (Range honoured)."""
+
+    body: bytes = PAYLOAD
+    modes: list[str] = field(default_factory=list)
+    cut: int = 27_392  # where "drop" and "stall" stop sending
+    location: str = ""  # for "redirect"
+    delay: float = 0.0  # seconds between 4 KiB chunks ("trickle")
+
+
+class Server:
+    def __init__(self) -> None:
+        self.plans: dict[str, Plan] = {}
+        self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.requests.append((self.path, self.headers.get("Range")))
+                plan = server.plans.get(self.path)
+                if plan is None:
+                    self.send_error(404, "Not Found")
+                    return
+                mode = plan.modes.pop(0) if plan.modes else "normal"
+                if mode == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", plan.location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if mode == "error500":
+                    self.send_error(500, "Internal Server Error")
+                    return
+                body, start = plan.body, 0
+                wanted = self.headers.get("Range")
+                if wanted and mode != "norange":
+                    start = int(wanted.removeprefix("bytes=").rstrip("-"))
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(body) - start))
+                self.end_headers()
+                rest = body[start:]
+                if mode in ("drop", "stall"):
+                    self.wfile.write(rest[: max(plan.cut - start, 0)])
+                    self.wfile.flush()
+                    if mode == "stall":
+                        time.sleep(4)
+                    self.close_connection = True
+                    return
+                for i in range(0, len(rest), 4096):
+                    try:
+                        self.wfile.write(rest[i : i + 4096])
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    time.sleep(plan.delay)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def serve(self, path: str, **plan: object) -> str:
+        self.plans[path] = Plan(**plan)  # type: ignore[arg-type]
+        return self.base + path
 
 
 @pytest.fixture
-def server(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+def server():
+    s = Server()
+    yield s
+    s.httpd.shutdown()
+    s.httpd.server_close()
 
 
-def entry(url, sha):
-    return CatalogueEntry("toy", "gan", "digits", weights=Weights(url, sha))
+def get(url: str, dest: Path, sha: str | None = SHA, size: int | None = len(PAYLOAD)) -> Path:
+    return fetch(url, dest, sha256=sha, size=size, label="toy weights", options=FAST)
 
 
-def test_download_verifies_and_caches(server):
-    root, base = server
-    payload = b"weights" * 1000
-    (root / "w.safetensors").write_bytes(payload)
-    path = download(entry(f"{base}/w.safetensors", hashlib.sha256(payload).hexdigest()))
-    assert path.read_bytes() == payload
-    (root / "w.safetensors").unlink()  # cached: no second request
-    assert download(entry(f"{base}/w.safetensors", hashlib.sha256(payload).hexdigest())) == path
+def test_downloads_and_verifies(server, tmp_path):
+    path = get(server.serve("/w.safetensors"), tmp_path / "w.safetensors")
+    assert path.read_bytes() == PAYLOAD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors", "w.safetensors.lock"]
 
 
-def test_bad_hash_keeps_nothing(server):
-    root, base = server
-    (root / "w.safetensors").write_bytes(b"tampered")
-    with pytest.raises(ZooError, match="sha256"):
-        download(entry(f"{base}/w.safetensors", "0" * 64))
-    assert not weights_dir().exists() or list(weights_dir().iterdir()) == []
+def test_dropped_connection_resumes_with_range(server, tmp_path, capsys):
+    url = server.serve("/w.safetensors", modes=["drop"])
+    assert get(url, tmp_path / "w.safetensors").read_bytes() == PAYLOAD
+    assert server.requests == [("/w.safetensors", None), ("/w.safetensors", "bytes=27392-")]
+    assert "connection closed after 27,392 of 54,784 bytes; retrying" in capsys.readouterr().err
 
 
-def test_unreachable_keeps_nothing(server):
-    _, base = server
-    with pytest.raises(ZooError, match="cannot download"):
-        download(entry(f"{base}/missing.safetensors", "0" * 64))
-    assert not weights_dir().exists() or list(weights_dir().iterdir()) == []
+def test_stalled_server_hits_the_read_timeout_then_resumes(server, tmp_path, capsys):
+    url = server.serve("/w.safetensors", modes=["stall"])
+    options = DownloadOptions(timeout=0.5, retries=2, deadline=30, backoff=0.05)
+    fetch(url, tmp_path / "w", sha256=SHA, size=len(PAYLOAD), label="toy", options=options)
+    assert server.requests[-1] == ("/w.safetensors", "bytes=27392-")
+    assert "read timeout after 27,392 of 54,784 bytes" in capsys.readouterr().err
+
+
+def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
+    url = server.serve("/w.safetensors", modes=["drop", "norange"])
+    assert get(url, tmp_path / "w.safetensors").read_bytes() == PAYLOAD
+
+
+def test_retries_run_out_with_a_message_that_says_how_far_it_got(server, tmp_path):
+    url = server.serve("/w.safetensors", modes=["drop"] * 4, cut=30_000)
+    with pytest.raises(DownloadError) as err:
+        get(url, tmp_path / "w.safetensors")
+    message = str(err.value)
+    assert "connection closed after" in message and "4 attempts" in message
+    assert "run the same command again to resume" in message
+    # the partial file stays for the next run, which resumes it
+    assert (tmp_path / "w.safetensors.part").stat().st_size == 30_000
+    assert get(url, tmp_path / "w.safetensors").read_bytes() == PAYLOAD
+    assert server.requests[-1][1] == "bytes=30000-"
+
+
+def test_server_errors_are_retried_but_404_is_not(server, tmp_path):
+    url = server.serve("/w.safetensors", modes=["error500"])
+    assert get(url, tmp_path / "a").read_bytes() == PAYLOAD
+    with pytest.raises(DownloadError, match="HTTP 404 Not Found"):
+        get(server.base + "/missing", tmp_path / "b")
+    assert [p for p, _ in server.requests].count("/missing") == 1
+
+
+def test_wrong_bytes_are_refused_and_nothing_is_kept(server, tmp_path):
+    url = server.serve("/w.safetensors", body=bytes(len(PAYLOAD)))
+    with pytest.raises(DownloadError, match=r"its sha256 is .* expected"):
+        get(url, tmp_path / "w.safetensors")
+    assert not (tmp_path / "w.safetensors").exists()
+    assert not (tmp_path / "w.safetensors.part").exists()
+
+
+def test_size_from_content_length_must_match_the_catalogue(server, tmp_path):
+    url = server.serve("/w.safetensors", body=PAYLOAD[:1000])
+    with pytest.raises(DownloadError, match="offers 1,000 bytes but the catalogue records 54,784"):
+        get(url, tmp_path / "w.safetensors")
+    assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors.lock"]
+
+
+def test_redirects_are_followed_within_the_scheme_only(server, tmp_path):
+    server.serve("/real", body=PAYLOAD)
+    url = server.serve("/moved", modes=["redirect"], location="/real")
+    assert get(url, tmp_path / "a").read_bytes() == PAYLOAD
+    for target in ("file:///etc/passwd", f"https://127.0.0.1:{server.base.rsplit(':', 1)[1]}/x"):
+        url = server.serve("/evil", modes=["redirect"], location=target)
+        with pytest.raises(DownloadError, match="refusing to follow a redirect from http to"):
+            get(url, tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
+
+def test_only_http_and_https_urls(tmp_path):
+    with pytest.raises(UsageError, match="only http:// and https://"):
+        get("file:///etc/passwd", tmp_path / "x")
+
+
+def test_trickle_prints_a_line_per_tenth_and_the_deadline_holds(server, tmp_path, capsys):
+    url = server.serve("/w.safetensors", delay=0.01)
+    get(url, tmp_path / "a")
+    lines = [line for line in capsys.readouterr().err.splitlines() if "%" in line]
+    assert [line.split(": ")[-1].split("%")[0] for line in lines] == [
+        str(p) for p in range(10, 101, 10)
+    ]
+    server.serve("/slow", delay=0.5)
+    slow = DownloadOptions(timeout=2, retries=0, deadline=1.0)
+    with pytest.raises(DownloadError, match="deadline passed after"):
+        fetch(server.base + "/slow", tmp_path / "b", sha256=SHA, size=None, label="t", options=slow)
+
+
+def _entry(url: str = "", file: str = "") -> CatalogueEntry:
+    return CatalogueEntry(
+        "toy-mnist", "gan", "mnist-5k", weights=Weights(SHA, len(PAYLOAD), file=file, url=url)
+    )
+
+
+def test_offline_never_touches_the_network(server, monkeypatch):
+    url = server.serve("/w.safetensors")
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    with pytest.raises(
+        DownloadError, match=r"toy-mnist-.*\.safetensors is missing and ZOO_OFFLINE"
+    ):
+        pretrained(_entry(url))
+    assert server.requests == []
+
+
+def test_mirror_base_url(server, monkeypatch):
+    server.serve("/mirror/toy-mnist/model.safetensors")
+    monkeypatch.setenv("ZOO_WEIGHTS_URL", server.base + "/mirror/")
+    resolved = pretrained(_entry("https://unreachable.invalid/model.safetensors"))
+    assert resolved.path.read_bytes() == PAYLOAD
+    assert (
+        "downloaded from " + server.base + "/mirror/toy-mnist/model.safetensors" in resolved.origin
+    )
+
+
+def test_cached_file_is_reverified_and_refetched_when_damaged(server, capsys):
+    url = server.serve("/w.safetensors")
+    path = pretrained(_entry(url)).path
+    assert pretrained(_entry(url)).origin.endswith("from the cache")
+    path.write_bytes(PAYLOAD[:-1] + b"x")
+    assert pretrained(_entry(url)).path.read_bytes() == PAYLOAD
+    assert "is damaged (its sha256 is" in capsys.readouterr().err
+    assert len(server.requests) == 2
+
+
+def test_shipped_file_is_used_in_place_and_verified(tmp_path, server):
+    shipped = tmp_path / "model.safetensors"
+    shipped.write_bytes(PAYLOAD)
+    assert pretrained(_entry(file=str(shipped))).path == shipped
+    shipped.write_bytes(PAYLOAD[:100])  # damaged and no URL: says what to do
+    with pytest.raises(Exception, match="reinstall"):
+        pretrained(_entry(file=str(shipped)))
+
+
+def test_download_from_a_copied_file(tmp_path, zoo):
+    reg = build_registry()
+    reg.catalogue["toy-mnist"] = _entry("https://unreachable.invalid/m.safetensors")
+    set_registry(reg)
+    try:
+        good, bad = tmp_path / "good", tmp_path / "bad"
+        good.write_bytes(PAYLOAD)
+        bad.write_bytes(PAYLOAD[:-5])
+        r = zoo("download", "toy-mnist", "--from", str(bad))
+        assert r.code == 2 and "has 54,779 bytes, expected 54,784" in r.err
+        r = zoo("download", "toy-mnist", "--from", str(good))
+        assert r.code == 0, r.err
+        assert cache_path(reg.catalogue["toy-mnist"]).read_bytes() == PAYLOAD
+        r = zoo("download", "toy-mnist", "--offline")  # now cached: no network needed
+        assert r.code == 0 and "from the cache" in r.out
+    finally:
+        set_registry(None)
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from zoo.download import DownloadOptions, fetch
+fetch(sys.argv[1], Path(sys.argv[2]), sha256=sys.argv[3], size=int(sys.argv[4]), label="toy",
+      options=DownloadOptions(timeout=5, retries=2, deadline=60, backoff=0.05))
+"""
+
+
+def _child(url: str, dest: Path) -> subprocess.Popen:
+    args = [sys.executable, "-c", CHILD, url, str(dest), SHA, str(len(PAYLOAD))]
+    return subprocess.Popen(args, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": "."})
+
+
+def _wait_for(predicate, seconds: float = 30.0) -> None:
+    end = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)
+
+
+def test_kill_9_mid_download_then_the_next_run_resumes(server, tmp_path):
+    url = server.serve("/w.safetensors", delay=0.05)
+    dest = tmp_path / "w.safetensors"
+    part = dest.with_name(dest.name + ".part")
+    child = _child(url, dest)
+    _wait_for(lambda: part.exists() and part.stat().st_size >= 8192)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    have = part.stat().st_size
+    server.plans["/w.safetensors"].delay = 0
+    assert get(url, dest).read_bytes() == PAYLOAD
+    assert server.requests[-1] == ("/w.safetensors", f"bytes={have}-")
+    assert not part.exists()
+
+
+def test_parallel_processes_download_once(server, tmp_path):
+    url = server.serve("/w.safetensors", delay=0.01)
+    dest = tmp_path / "w.safetensors"
+    children = [_child(url, dest) for _ in range(3)]
+    for child in children:
+        assert child.wait(60) == 0, child.stderr.read().decode()
+    assert dest.read_bytes() == PAYLOAD
+    assert server.requests == [("/w.safetensors", None)]

@@ -113,16 +113,17 @@ def test_example_plugin_end_to_end(tmp_path: Path) -> None:
 
     small = ["--set", "ngf=8", "--set", "ndf=8", "--set", "nz=16", "--batch-size", "16"]
     zoo("train", "lsgan-mnist", "--steps", "3", "-q", *small)
-    zoo("sample", "lsgan-mnist", "-n", "4", "--out", str(tmp_path / "grid.png"))
+    run = str(runs / "lsgan-mnist")
+    zoo("sample", run, "-n", "4", "--out", str(tmp_path / "grid.png"))
     assert (tmp_path / "grid.png").stat().st_size > 0
 
-    zoo("export", "lsgan-mnist", "--format", "npz", "--out", str(tmp_path / "g.npz"))
+    zoo("export", run, "--format", "npz", "--out", str(tmp_path / "g.npz"))
     with np.load(tmp_path / "g.npz", allow_pickle=False) as npz:
         meta = json.loads(str(npz["__zoo__"]))
-        assert npz["generator.net.0.weight"].shape == (16, 32, 4, 4)
+        assert npz["generator.net.0.weight"].shape == (16, 16, 7, 7)  # 28x28: a 7x7 start
     assert (meta["info"]["family"], meta["info"]["step"]) == ("lsgan", 3)
     inspected = json.loads(zoo("npz-inspect", str(tmp_path / "g.npz"), "--json"))
     assert inspected["graphs"]["generator"]["inputs"] == {"z": [16]}
 
-    zoo("export", "lsgan-mnist", "--format", "onnx", "--out", str(tmp_path / "g.onnx"))
+    zoo("export", run, "--format", "onnx", "--out", str(tmp_path / "g.onnx"))
     assert (tmp_path / "g.onnx").stat().st_size > 0

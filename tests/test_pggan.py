@@ -116,8 +116,8 @@ def test_ema_update_math():
 
 
 def test_bad_sizes_and_minibatches_are_usage_errors():
-    with pytest.raises(UsageError, match="power-of-two"):
-        tiny(28)
+    with pytest.raises(UsageError, match="such as 28, 32 or 64"):
+        tiny(36)  # 36 -> 18 -> 9: no start between 4 and 7
     with pytest.raises(UsageError, match="resolution 64"):
         tiny(16, minibatch={"64": 8})
     assert tiny(16, minibatch={"4": 8}).minibatch == [8, None, None]
@@ -163,3 +163,13 @@ def test_end_to_end_mid_schedule_export_matches_in_onnx(tmp_path):
     torch.testing.assert_close(onnx_images, torch_images, atol=1e-4, rtol=0)
     (weights,) = z.export(run, "safetensors", tmp_path / "m.safetensors")
     assert torch.equal(z.sample(weights, n=5, seed=0).images, torch_images)
+
+
+@pytest.mark.parametrize(("size", "resolutions"), [(28, [7, 14, 28]), (32, [4, 8, 16, 32])])
+def test_growth_starts_at_the_size_halved_down_to_4_to_7(size, resolutions):
+    m = tiny(size)
+    assert [m.start << s for s in range(m.stages)] == resolutions
+    z = torch.randn(3, m.config["nz"])
+    for stage, res in enumerate(resolutions):
+        assert m.generator(z, stage, 0.5).shape[-1] == res
+        assert m.discriminator(torch.randn(3, 1, res, res), stage, 0.5).shape == (3,)

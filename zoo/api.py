@@ -1,14 +1,14 @@
 """The Python API: everything the CLI does, as functions.
 
 import zoo.api as zoo
-zoo.train("dcgan-mnist", steps=2000)
-images = zoo.sample("runs/dcgan-mnist", n=16, seed=0)        # tensor in [-1, 1]
-zoo.export("runs/dcgan-mnist", "onnx", "dcgan.onnx")
+samples = zoo.sample("dcgan-mnist", n=16, seed=0)   # pretrained; .images in [-1, 1]
+model = zoo.load("dcgan-mnist").model                # the GenerativeModel, in eval mode
+zoo.export("dcgan-mnist", "onnx", "dcgan.onnx")
+zoo.train("dcgan-mnist", out="runs/mine")          # the catalogue's recipe, from scratch
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,21 +16,19 @@ from typing import Any
 import torch
 
 from zoo import __version__
-from zoo.checkpoint import latest_checkpoint, load_weights, read_info
+from zoo.checkpoint import load_weights, read_info
 from zoo.data import load_dataset
 from zoo.errors import UsageError, ZooError
 from zoo.model import GenerativeModel, ModelInfo, SampleRequest, check_family_class
 from zoo.registry import get_registry
 from zoo.runtime import OnnxRunner, TorchRunner, resolve_device
 from zoo.settings import TrainSettings, merge, split_overrides
+from zoo.sources import resolve as resolve_source
+from zoo.sources import runs_dir
 from zoo.specs import CatalogueEntry, FamilySpec, import_target
 from zoo.training import Trainer, TrainResult, prepare_run_dir, resolve_precision
 
 DEFAULT_DATA = "mnist-5k"
-
-
-def runs_dir() -> Path:
-    return Path(os.environ.get("ZOO_RUNS", "runs"))
 
 
 def list_models() -> list[CatalogueEntry]:
@@ -200,55 +198,19 @@ class Loaded:
     model: GenerativeModel
     info: ModelInfo
     path: Path  # the weights file, or the .onnx file for ONNX-only sources
-
-
-def locate(source: str | Path) -> Path:
-    """Where a source's weights are: run dir, file, or a catalogue name's run / download."""
-    path = Path(source)
-    if path.is_dir():
-        ckpt = latest_checkpoint(path) if (path / "checkpoints").is_dir() else path
-        weights = ckpt / "model.safetensors" if ckpt else None
-        if weights is None or not weights.is_file():
-            raise UsageError(f"{path} holds no checkpoint yet; train it first")
-        return weights
-    if path.is_file():
-        if path.suffix not in (".safetensors", ".onnx"):
-            raise UsageError(
-                f"{path} is not a model: expected a run directory, .safetensors or .onnx file"
-            )
-        return path
-    reg = get_registry()
-    if str(source) in reg.catalogue:
-        run = runs_dir() / str(source)
-        if latest_checkpoint(run):
-            return locate(run)
-        from zoo.download import cached_weights
-
-        cached = cached_weights(reg.model(str(source)))
-        if cached is not None:
-            return cached
-        raise UsageError(
-            f"no weights for {source}: train it with `zoo train {source}`"
-            + (
-                f" or fetch them with `zoo download {source}`"
-                if reg.catalogue[str(source)].weights
-                else ""
-            )
-        )
-    if os.sep in str(source) or str(source).endswith((".safetensors", ".onnx")):
-        raise UsageError(f"{source} does not exist")
-    reg.model(str(source))  # unknown name: suggests close ones
-    raise AssertionError("unreachable")
+    origin: str = ""  # where the weights came from (zoo.sources)
 
 
 def load(source: str | Path, device: str = "cpu") -> Loaded:
-    """Rebuild the model from ``source`` with its inference weights, in eval mode."""
-    path = locate(source)
+    """Rebuild the model from ``source`` (see `zoo.sources.resolve`: a catalogue name means
+    its pretrained weights) with its inference weights, in eval mode."""
+    resolved = resolve_source(source)
+    path = resolved.path
     if path.suffix == ".onnx":
         from zoo.onnx_files import read_onnx_info
 
         info = read_onnx_info(path)
-        return Loaded(build(info), info, path)
+        return Loaded(build(info), info, path, resolved.origin)
     info, _ = read_info(path)
     model = build(info)
     weights = load_weights(path)
@@ -265,7 +227,7 @@ def load(source: str | Path, device: str = "cpu") -> Loaded:
         ) from None
     model.on_load(info.step)
     model.to(resolve_device(device)).eval()
-    return Loaded(model, info, path)
+    return Loaded(model, info, path, resolved.origin)
 
 
 def onnx_files(loaded: Loaded) -> dict[str, Path]:

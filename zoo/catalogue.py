@@ -12,7 +12,13 @@ from zoo.settings import TrainSettings, merge
 from zoo.specs import NAME_RE, CatalogueEntry, Weights
 
 ENTRY_KEYS = {"family", "data", "summary", "train", "config", "weights"}
-WEIGHT_KEYS = {"url", "sha256", "note"}
+WEIGHT_KEYS = {"file", "url", "sha256", "size", "metrics", "train_seconds", "hardware", "note"}
+MAX_WEIGHTS_BYTES = 1 << 36  # 64 GiB: a size beyond this is a typo, not a model
+
+
+def shipped_weights_dir() -> Path:
+    """Where zoo's own pretrained weights live (``weights/`` in the repository and the wheel)."""
+    return Path(str(resources.files("zoo").joinpath("weights")))
 
 
 def validate_entry(entry: CatalogueEntry) -> None:
@@ -25,14 +31,36 @@ def validate_entry(entry: CatalogueEntry) -> None:
     if not isinstance(entry.data, str) or not entry.data:
         raise UsageError(f'{where} needs a data source, e.g. data = "mnist-5k"')
     merge(TrainSettings().to_dict(), entry.train, f"the train table of {where}")
-    if entry.weights is not None:
-        sha = entry.weights.sha256
-        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+    w = entry.weights
+    if w is not None:
+        if (
+            not isinstance(w.sha256, str)
+            or len(w.sha256) != 64
+            or w.sha256.strip("0123456789abcdef")
+        ):
             raise UsageError(f"{where}: weights.sha256 must be 64 lower-case hex digits")
+        if (
+            not isinstance(w.size, int)
+            or isinstance(w.size, bool)
+            or not 0 < w.size <= MAX_WEIGHTS_BYTES
+        ):
+            raise UsageError(f"{where}: weights.size must be the file's size in bytes")
+        if not w.file and not w.url:
+            raise UsageError(f"{where}: weights need a shipped file or a url to download from")
+        if w.url and not w.url.startswith(("http://", "https://")):
+            raise UsageError(f"{where}: weights.url must be http:// or https:// (got {w.url!r})")
+        bad = [
+            k for k, v in w.metrics.items() if not isinstance(v, int | float) or isinstance(v, bool)
+        ]
+        if bad:
+            raise UsageError(f"{where}: weights.metrics.{bad[0]} must be a number")
 
 
-def parse_catalogue(text: str, source: str) -> list[CatalogueEntry]:
-    """Parse a registry.toml document; errors name the entry and list the valid keys."""
+def parse_catalogue(text: str, source: str, base: Path | None = None) -> list[CatalogueEntry]:
+    """Parse a registry.toml document; errors name the entry and list the valid keys.
+
+    Relative ``weights.file`` paths are resolved against ``base`` (the folder of shipped
+    weights), so entries always carry absolute paths."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -56,14 +84,19 @@ def parse_catalogue(text: str, source: str) -> list[CatalogueEntry]:
                 raise UsageError(f"{key} in {where} must be a table")
         weights = None
         if "weights" in table:
-            bad = sorted(set(table["weights"]) - WEIGHT_KEYS)
-            missing = sorted({"url", "sha256"} - set(table["weights"]))
+            w = dict(table["weights"])
+            bad = sorted(set(w) - WEIGHT_KEYS)
+            missing = sorted({"sha256", "size"} - set(w))
             if bad or missing:
                 raise UsageError(
                     f"weights in {where}: unknown {bad} / missing {missing}; "
                     f"valid keys: {', '.join(sorted(WEIGHT_KEYS))}"
                 )
-            weights = Weights(**table["weights"])
+            if not isinstance(w.get("metrics", {}), dict):
+                raise UsageError(f"weights.metrics in {where} must be a table")
+            if w.get("file") and base is not None:
+                w["file"] = str(base / w["file"])
+            weights = Weights(**w)
         entry = CatalogueEntry(
             name=name,
             family=table.get("family", ""),
@@ -82,12 +115,12 @@ def parse_catalogue(text: str, source: str) -> list[CatalogueEntry]:
 def load_catalogue_file(path: str | Path) -> list[CatalogueEntry]:
     """Entries from a registry.toml on disk (plugins can ship their own)."""
     path = Path(path)
-    return parse_catalogue(path.read_text(encoding="utf-8"), str(path))
+    return parse_catalogue(path.read_text(encoding="utf-8"), str(path), path.parent / "weights")
 
 
 def builtin_catalogue() -> list[CatalogueEntry]:
     text = resources.files("zoo").joinpath("registry.toml").read_text(encoding="utf-8")
-    return parse_catalogue(text, "registry.toml")
+    return parse_catalogue(text, "registry.toml", shipped_weights_dir())
 
 
 def entry_to_dict(entry: CatalogueEntry) -> dict[str, Any]:
@@ -101,5 +134,5 @@ def entry_to_dict(entry: CatalogueEntry) -> dict[str, Any]:
         "source": entry.source,
     }
     if entry.weights:
-        out["weights"] = entry.weights.__dict__
+        out["weights"] = dict(entry.weights.__dict__)
     return out

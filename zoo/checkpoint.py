@@ -19,9 +19,10 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from zoo.errors import UsageError, ZooError
 from zoo.files import atomic_dir, atomic_path
-from zoo.model import ModelInfo
+from zoo.model import FORMAT_KEY, FORMAT_VERSION, ModelInfo, check_format
 
 INFO_KEY = "zoo.info"
+HALF = (torch.float16, torch.bfloat16)
 KIND_KEY = "zoo.kind"
 
 
@@ -33,7 +34,12 @@ def save_weights(
     extra: dict[str, str] | None = None,
 ) -> None:
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    metadata = {INFO_KEY: info.to_json(), KIND_KEY: kind, **(extra or {})}
+    metadata = {
+        FORMAT_KEY: str(FORMAT_VERSION),
+        INFO_KEY: info.to_json(),
+        KIND_KEY: kind,
+        **(extra or {}),
+    }
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
 
@@ -47,6 +53,7 @@ def read_info(path: Path) -> tuple[ModelInfo, dict[str, str]]:
         raise UsageError(f"{path} is not a readable safetensors file ({exc})") from None
     if INFO_KEY not in metadata:
         raise UsageError(f"{path} has no zoo metadata: it was not written by zoo")
+    check_format(metadata, path)
     try:
         return ModelInfo.from_json(metadata[INFO_KEY]), metadata
     except (ValueError, KeyError, TypeError) as exc:
@@ -54,10 +61,13 @@ def read_info(path: Path) -> tuple[ModelInfo, dict[str, str]]:
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The file's tensors; half-precision ones (pretrained weights ship in fp16) come back as
+    float32, the precision models are built in."""
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise ZooError(f"{path} is corrupt or truncated ({exc}); re-export or retrain it") from None
+    return {k: v.float() if v.dtype in HALF else v for k, v in tensors.items()}
 
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:

@@ -75,15 +75,24 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="zoo")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-def cli(debug: bool) -> None:
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Never touch the network (ZOO_OFFLINE=1): shipped and cached weights only.",
+)
+def cli(debug: bool, offline: bool) -> None:
     """zoo: a plugin-based zoo of generative image models.
 
-    Train a model from the catalogue, sample it, export it to safetensors or ONNX:
+    Sample a pretrained model, export it to safetensors or ONNX, or train your own:
 
-      zoo train dcgan-mnist && zoo sample dcgan-mnist -n 64 --out grid.png
+      zoo sample dcgan-mnist -n 64 --out grid.png
+      zoo export dcgan-mnist --format onnx --out dcgan.onnx
+      zoo train dcgan-mnist --out runs/mine
     """
     if debug:
         os.environ["ZOO_DEBUG"] = "1"
+    if offline:
+        os.environ["ZOO_OFFLINE"] = "1"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -62,6 +62,27 @@ class Runner(Protocol):
     def __call__(self, graph: str, **inputs: torch.Tensor) -> dict[str, torch.Tensor]: ...
 
 
+FORMAT_KEY = "zoo.format"
+# The version of the metadata layout zoo writes into safetensors and ONNX files. Files without
+# the key predate it (version 0) and read the same; a newer version than this release knows
+# is refused, so an old zoo never misreads a file written by a later one.
+FORMAT_VERSION = 1
+
+
+def check_format(metadata: dict[str, str], where: object) -> int:
+    """The file's metadata format version, refusing versions this release cannot read."""
+    text = metadata.get(FORMAT_KEY, "0")
+    if not text.isdigit() or len(text) > 6:
+        raise UsageError(f"{where} has a malformed {FORMAT_KEY} ({text[:20]!r})")
+    version = int(text)
+    if version > FORMAT_VERSION:
+        raise UsageError(
+            f"{where} uses zoo metadata format {version}, newer than this zoo reads "
+            f"({FORMAT_VERSION}); upgrade zoo-gen to load it"
+        )
+    return version
+
+
 @dataclass
 class ModelInfo:
     """Everything needed to rebuild a model without its training run."""

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from zoo.errors import UsageError
-from zoo.model import ModelInfo
+from zoo.model import ModelInfo, check_format
 
 
 def onnx_metadata(path: Path) -> dict[str, str]:
@@ -23,6 +23,7 @@ def read_onnx_info(path: Path) -> ModelInfo:
     meta = onnx_metadata(path)
     if "zoo.info" not in meta:
         raise UsageError(f"{path} has no zoo metadata: it was not exported by zoo")
+    check_format(meta, path)
     return ModelInfo.from_json(meta["zoo.info"])
 
 

@@ -48,10 +48,21 @@ class ExporterSpec:
 
 @dataclass(frozen=True)
 class Weights:
-    """Pretrained weights for a catalogue entry: a safetensors file checked by sha256."""
+    """Pretrained weights for a catalogue entry: one safetensors file, checked by sha256 and
+    size before every use.
 
-    url: str
+    ``file`` is a copy shipped inside a package (an absolute path once the catalogue is
+    parsed; registry.toml gives it relative to zoo's ``weights/`` folder); ``url`` is where
+    to download it when it is not shipped. ``metrics`` are its `zoo eval` scores.
+    """
+
     sha256: str
+    size: int
+    file: str = ""
+    url: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    hardware: str = ""
     note: str = ""
 
 

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from zoo.commands.common import echo_json, table
+from zoo.commands.common import echo_json, offline_option, table
+
+
+def _weights_column(entry) -> str:
+    """shipped (inside the package), download (a URL), or - (train it yourself)."""
+    if entry.weights is None:
+        return "-"
+    return "shipped" if entry.weights.file else "download"
 
 
 @click.command("list")
@@ -26,7 +35,7 @@ def list_cmd(as_json: bool) -> None:
         )
         return
     table(
-        [[e.name, e.family, e.data, "yes" if e.weights else "-", e.summary] for e in models],
+        [[e.name, e.family, e.data, _weights_column(e), e.summary] for e in models],
         ["MODEL", "FAMILY", "DATA", "WEIGHTS", "SUMMARY"],
     )
     click.echo()
@@ -58,7 +67,7 @@ def info_cmd(name: str, as_json: bool) -> None:
         "config": config,
         "conditional": cls.conditional,
         "sample_options": {k: list(v) for k, v in cls.sample_options.items()},
-        "weights": entry.weights.__dict__ if entry and entry.weights else None,
+        "weights": dict(entry.weights.__dict__) if entry and entry.weights else None,
     }
     if as_json:
         echo_json(info)
@@ -70,18 +79,60 @@ def info_cmd(name: str, as_json: bool) -> None:
         click.echo(f"  {section}:")
         for key, value in info[section].items():
             click.echo(f"    {key} = {value!r}")
-    if info["weights"]:
-        click.echo(f"  weights {info['weights']['url']} (sha256 {info['weights']['sha256']})")
+    w = entry.weights if entry else None
+    if w:
+        where = w.file if w.file and Path(w.file).is_file() else w.url or w.file
+        click.echo(f"  weights {where}")
+        click.echo(f"          sha256 {w.sha256}, {w.size:,} bytes")
+        if w.train_seconds:
+            click.echo(f"          trained in {w.train_seconds / 60:.1f} min on {w.hardware}")
+        if w.metrics:
+            scores = ", ".join(f"{k} {v:g}" for k, v in w.metrics.items())
+            click.echo(f"  scores  {scores} (zoo eval, N = 1000, seed 0)")
+    else:
+        click.echo(f"  weights none shipped: train with `zoo train {name}`")
     click.echo("  change any key with --set KEY=VALUE")
 
 
 @click.command("download")
 @click.argument("name")
-@click.option("--force", is_flag=True, help="Download again even if cached.")
-def download_cmd(name: str, force: bool) -> None:
-    """Download NAME's pretrained weights into the cache (sha256-checked)."""
-    from zoo.download import download
-    from zoo.registry import get_registry
+@click.option("--force", is_flag=True, help="Download again even if a verified copy exists.")
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Fill the cache from a copied file instead (checked against the catalogue's sha256).",
+)
+@click.option("--timeout", type=click.FloatRange(min=0.1), help="Seconds one read may stall [30].")
+@click.option("--retries", type=click.IntRange(min=0), help="Further attempts after a failure [5].")
+@click.option(
+    "--deadline", type=click.FloatRange(min=1), help="Seconds for the whole download [3600]."
+)
+@offline_option
+def download_cmd(
+    name: str,
+    force: bool,
+    from_file: Path | None,
+    timeout: float | None,
+    retries: int | None,
+    deadline: float | None,
+) -> None:
+    """Make NAME's pretrained weights available offline and print where they are.
 
-    path = download(get_registry().model(name), force=force)
-    click.echo(str(path))
+    Shipped weights are verified in place; others are downloaded into the cache (resumed
+    after an interruption, sha256-checked), from ZOO_WEIGHTS_URL when that mirror is set."""
+    from dataclasses import replace
+
+    from zoo.download import DownloadOptions
+    from zoo.registry import get_registry
+    from zoo.sources import fill_cache, pretrained
+
+    entry = get_registry().model(name)
+    if from_file is not None:
+        resolved = fill_cache(entry, from_file)
+    else:
+        options = DownloadOptions.from_env()
+        given = {"timeout": timeout, "retries": retries, "deadline": deadline}
+        options = replace(options, **{k: v for k, v in given.items() if v is not None})
+        resolved = pretrained(entry, force=force, options=options)
+    click.echo(f"{resolved.path}  ({resolved.origin}, sha256 verified)")

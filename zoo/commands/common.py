@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import click
@@ -15,6 +16,20 @@ runtime_option = click.option(
     default="torch",
     show_default=True,
     help="Sample with PyTorch or through the exported ONNX model.",
+)
+
+
+def _set_offline(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        os.environ["ZOO_OFFLINE"] = "1"
+
+
+offline_option = click.option(
+    "--offline",
+    is_flag=True,
+    expose_value=False,
+    callback=_set_offline,
+    help="Use shipped and cached weights only; never touch the network (ZOO_OFFLINE=1).",
 )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from zoo.commands.common import runtime_option
+from zoo.commands.common import offline_option, runtime_option
 
 
 def _format_extra(extra: dict[str, Any]) -> list[str]:
@@ -36,6 +36,7 @@ def _train_classifier(data: str | None, out: Path | None, seed: int) -> None:
 
 @click.command("eval")
 @click.argument("source", required=False)
+@offline_option
 @click.option(
     "-n", "n", type=int, default=1000, show_default=True, help="Generated images to score."
 )

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from zoo.commands.common import offline_option
+
 
 @click.command("export")
 @click.argument("source")
@@ -22,8 +24,10 @@ import click
     required=True,
     help="Output file (.onnx, .safetensors, ...). Several networks get NAME.GRAPH.onnx.",
 )
+@offline_option
 def export_cmd(source: str, fmt: str, out: Path) -> None:
-    """Export SOURCE (run directory, weights file or catalogue name) for deployment.
+    """Export SOURCE (a catalogue name's pretrained weights, a run directory or a weights
+    file) for deployment.
     ONNX exports are checked in onnxruntime against PyTorch before they are kept."""
     from zoo import api
 

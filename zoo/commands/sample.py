@@ -7,7 +7,19 @@ from pathlib import Path
 
 import click
 
-from zoo.commands.common import runtime_option
+from zoo.commands.common import offline_option, runtime_option
+
+
+def _held_out_inputs(data: str, spec, direction: str | None, n: int):
+    """Without --input, a translation model translates its data's held-out images."""
+    from zoo.data import load_dataset, to_float
+
+    held_out = load_dataset(data, image_size=spec.size, channels=spec.channels)
+    images = held_out.test_b if direction == "b2a" else held_out.test
+    if images is None:
+        return None
+    click.echo(f"no --input: translating {min(n, len(images))} held-out images of {data}", err=True)
+    return to_float(images.images[:n])
 
 
 @click.command("sample")
@@ -56,11 +68,12 @@ from zoo.commands.common import runtime_option
     help="onnxruntime intra-op threads (0: its default).",
 )
 @click.option("--nrow", type=click.IntRange(min=0), default=0, help="Images per grid row.")
+@offline_option
 def sample_cmd(
     source, n, seed, out, labels, inputs, direction, interpolate, runtime, device, threads, nrow
 ) -> None:
-    """Sample from SOURCE: a run directory, a .safetensors or .onnx file, or a catalogue
-    name (its run in runs/ or its downloaded weights)."""
+    """Sample from SOURCE: a catalogue name (its pretrained weights), a run directory, a
+    .safetensors or .onnx file, or an http(s) URL of a .safetensors file."""
     from zoo import api
     from zoo.commands.common import parse_labels
     from zoo.errors import UsageError
@@ -77,6 +90,8 @@ def sample_cmd(
         label_list = [label for label in label_list for _ in range(n)]
         n = len(label_list)
     images = load_inputs(list(inputs), spec.channels, spec.size) if inputs else None
+    if images is None and loaded.model.domains == 2:
+        images = _held_out_inputs(loaded.info.data, spec, direction, n)
     if images is not None and not interpolate:
         n = len(images)
     options = {}
@@ -100,4 +115,4 @@ def sample_cmd(
     save_samples(
         out, result.images, nrow or math.ceil(math.sqrt(len(result.images))), result.labels
     )
-    click.echo(f"wrote {len(result.images)} images to {out} ({result.provider})")
+    click.echo(f"wrote {len(result.images)} images to {out} ({result.provider}; {loaded.origin})")

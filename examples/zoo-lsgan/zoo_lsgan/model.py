@@ -35,6 +35,4 @@ class LSGAN(DCGAN):
         real = batch.images
         z = torch.randn(len(real), self.config["nz"], device=real.device)
         # scores are unbounded, so the logged d_real / d_fake are the raw scores
-        return adversarial_step(
-            self, real, self.generator(z), least_squares_loss, report=lambda s: s
-        )
+        return adversarial_step(self, step, real, (z,), least_squares_loss, report=lambda s: s)

@@ -3,7 +3,7 @@ the targets when they run, so `zoo --help` and `zoo list` stay fast."""
 
 from __future__ import annotations
 
-from zoo import CatalogueEntry, ExporterSpec, FamilySpec, hookimpl
+from zoo import ExporterSpec, FamilySpec, hookimpl
 
 
 @hookimpl
@@ -19,16 +19,13 @@ def register_families(register):
 
 @hookimpl
 def register_catalogue(register):
-    register(
-        CatalogueEntry(
-            name="lsgan-mnist",
-            family="lsgan",
-            data="mnist-5k",
-            summary="LSGAN on the 5,000 bundled MNIST digits, resized to 32x32",
-            train={"steps": 3000, "batch_size": 64, "image_size": 32, "sample_every": 500},
-            source="zoo-lsgan",
-        )
-    )
+    # entries, and their shipped weights, from the registry.toml beside this module
+    from pathlib import Path
+
+    from zoo.catalogue import load_catalogue_file
+
+    for entry in load_catalogue_file(Path(__file__).with_name("registry.toml")):
+        register(entry)
 
 
 @hookimpl

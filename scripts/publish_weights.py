@@ -1,0 +1,37 @@
+"""Publish a trained run as a catalogue model's pretrained weights (see zoo/publish.py).
+
+    python scripts/publish_weights.py NAME RUN [--catalogue registry.toml] [--weights weights]
+
+Writes weights/NAME/{model.safetensors, samples.png, README.md} and records the file's size,
+sha256 and `zoo eval` scores in the catalogue. A plugin publishes into its own package, e.g.
+    --catalogue examples/zoo-lsgan/zoo_lsgan/registry.toml \
+    --weights examples/zoo-lsgan/zoo_lsgan/weights
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from zoo.publish import family_metric, publish
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name")
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--catalogue", type=Path, default=Path("registry.toml"))
+    parser.add_argument("--weights", type=Path, default=Path("weights"))
+    args = parser.parse_args(argv)
+    p = publish(args.name, args.run, args.catalogue, args.weights)
+    print(
+        f"{p.name}: {p.folder}/model.safetensors ({p.dtype}, {p.size:,} bytes, sha256 "
+        f"{p.sha256[:16]}...): FLD {p.metrics['fld']:.2f} (float32 {p.fp32_fld:.2f}); "
+        f"{family_metric(p.metrics)}; {p.steps} steps in {p.seconds / 60:.1f} min"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
