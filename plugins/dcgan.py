@@ -107,6 +107,7 @@ class DCGAN(GAN):
         "beta1": 0.5,
         "beta2": 0.999,
         "ema_decay": 0.0,
+        "augment": "",
     }
     train_defaults = {"batch_size": 64, "image_size": 32}
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.augment import augment, parse_policy
 from zoo.latent import LatentModel
 from zoo.model import Batch
 
@@ -58,6 +59,7 @@ class GAN(LatentModel):
         "beta1": 0.5,
         "beta2": 0.999,
         "ema_decay": 0.0,  # > 0: sample from an EMA of G's weights (zoo/latent.py); 0: off
+        "augment": "",  # DiffAugment policies for D's inputs, e.g. "translation,cutout"
     }
     train_defaults = {"batch_size": 64}
 
@@ -66,6 +68,7 @@ class GAN(LatentModel):
         self.generator, self.discriminator = self.networks()
         if config["ema_decay"] > 0:
             self.enable_ema()
+        self.augment = parse_policy(config["augment"])
 
     def networks(self) -> tuple[nn.Module, nn.Module]:
         """(generator, discriminator); families that keep this objective swap the networks."""
@@ -105,15 +108,19 @@ def adversarial_step(
     generator's fakes are scored against 1. ``d_args`` are extra discriminator inputs (class
     labels for conditional models); ``report`` maps outputs to the logged d_real / d_fake.
     """
-    d, opt = model.discriminator, model.optimizers
+    opt, policies = model.optimizers, model.augment
+
+    def d(images: torch.Tensor) -> torch.Tensor:
+        return model.discriminator(augment(images, policies), *d_args)
+
     fake = model.generator(*g_inputs)
-    real_out, fake_out = d(real, *d_args), d(fake.detach(), *d_args)
+    real_out, fake_out = d(real), d(fake.detach())
     d_loss = loss(real_out, 1.0) + loss(fake_out, 0.0)
     opt["discriminator"].zero_grad(set_to_none=True)
     d_loss.backward()
     opt["discriminator"].step()
 
-    g_loss = loss(d(fake, *d_args), 1.0)
+    g_loss = loss(d(fake), 1.0)
     opt["generator"].zero_grad(set_to_none=True)
     g_loss.backward()
     opt["generator"].step()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from zoo.augment import augment, parse_policy
 from zoo.errors import UsageError
 from zoo.latent import LatentModel
 from zoo.model import Batch
@@ -65,6 +66,7 @@ class WGAN(LatentModel):
         "beta1": 0.0,
         "beta2": 0.9,
         "ema_decay": 0.0,  # > 0: sample from an EMA of G's weights (zoo/latent.py); 0: off
+        "augment": "",  # DiffAugment policies for the critic's inputs (zoo/augment.py)
     }
     train_defaults = {"batch_size": 64, "image_size": 32}
 
@@ -78,6 +80,7 @@ class WGAN(LatentModel):
         self.apply(init_weights)
         if config["ema_decay"] > 0:
             self.enable_ema()
+        self.augment = parse_policy(config["augment"])
 
     def configure_optimizers(self):
         c = self.config
@@ -104,6 +107,7 @@ class WGAN(LatentModel):
         for real in reals:
             with torch.no_grad():
                 fake = self.generator(torch.randn(len(real), c["nz"], device=real.device))
+            real, fake = augment(real, self.augment), augment(fake, self.augment)
             distance = self.critic(real).mean() - self.critic(fake).mean()
             loss = -distance
             if self.gp:
@@ -122,7 +126,7 @@ class WGAN(LatentModel):
         # the generator step needs gradients through the critic, not for its weights
         self.critic.requires_grad_(False)
         z = torch.randn(len(reals[0]), c["nz"], device=reals[0].device)
-        g_loss = -self.critic(self.generator(z)).mean()
+        g_loss = -self.critic(augment(self.generator(z), self.augment)).mean()
         opt["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         opt["generator"].step()

@@ -23,8 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", type=Path)
     parser.add_argument("--catalogue", type=Path, default=Path("registry.toml"))
     parser.add_argument("--weights", type=Path, default=Path("weights"))
+    parser.add_argument("--note", default="", help="A line for the card, e.g. how it was timed.")
     args = parser.parse_args(argv)
-    p = publish(args.name, args.run, args.catalogue, args.weights)
+    p = publish(args.name, args.run, args.catalogue, args.weights, args.note)
     print(
         f"{p.name}: {p.folder}/model.safetensors ({p.dtype}, {p.size:,} bytes, sha256 "
         f"{p.sha256[:16]}...): FLD {p.metrics['fld']:.2f} (float32 {p.fp32_fld:.2f}); "

@@ -28,6 +28,32 @@ def markdown(headers: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
+def readme_table(rows: list[list[str]]) -> None:
+    """The catalogue table at the top of README.md, from the same rows."""
+    readme = Path("README.md")
+    text = readme.read_text()
+    begin, end = "<!-- catalogue-table -->", "<!-- /catalogue-table -->"
+    if begin not in text:
+        return
+    models = {e.name: e for e in api.list_models()}
+    table = markdown(
+        ["model", "family", "FLD", "family-specific", "train time", "weights"],
+        [
+            [
+                f"`{r[0]}`",
+                models[r[0]].family,
+                r[4],
+                r[-1],
+                r[3],
+                f"[card]({Path(models[r[0]].weights.file).resolve().parent.relative_to(Path.cwd())}/README.md)",
+            ]
+            for r in rows
+        ],
+    )
+    head, rest = text.split(begin, 1)
+    write_text(readme, head + begin + "\n" + "\n".join(table) + "\n" + end + rest.split(end, 1)[1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/scores.md"))
@@ -47,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             skipped.append(f"- {entry.name}: {exc}")
             continue
         info, _ = read_info(path)
+        path = path.resolve()
         shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
         hardware.add(entry.weights.hardware)
         rows.append(
@@ -95,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if skipped:
         lines += ["", "## Not scored", "", *skipped]
     write_text(args.out, "\n".join(lines) + "\n")
+    readme_table(rows)
     print(f"wrote {args.out} ({len(rows)} models)", file=sys.stderr)
     return 0
 

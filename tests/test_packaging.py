@@ -33,6 +33,8 @@ def test_wheel_installs_under_the_zoo_namespace(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "zoo/registry.toml" in names and "zoo/plugins/dcgan.py" in names
     assert "zoo/evaluator/lenet-mnist.safetensors" in names  # the shipped evaluator
+    for part in ("model.safetensors", "README.md", "samples.png"):  # the pretrained weights
+        assert f"zoo/weights/dcgan-mnist/{part}" in names
     assert not any(n.startswith(("plugins/", "exporters/", "tests/")) for n in names)
 
     target = tmp_path / "site"
@@ -54,16 +56,42 @@ def test_wheel_installs_under_the_zoo_namespace(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(target)}
     code = (
         "import json, zoo, sys; from zoo.cli import main; "
-        "assert zoo.__file__.startswith(sys.argv[1]), zoo.__file__; main(['list', '--json'])"
+        "assert zoo.__file__.startswith(sys.argv[1]), zoo.__file__; main(sys.argv[2:])"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(target)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode == 0, out.stderr
-    listing = json.loads(out.stdout)
+
+    def zoo(*args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(target), *args],
+            env={**env, "ZOO_OFFLINE": "1"},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    listing = json.loads(zoo("list", "--json"))
     assert {"gan-mnist", "dcgan-mnist"} <= {m["name"] for m in listing["models"]}
     assert {"gan", "dcgan"} <= {f["name"] for f in listing["families"]}
+
+    # the installed copy of the pretrained weights, verified, with no network
+    assert "shipped with zoo" in zoo("sample", "dcgan-mnist", "-n", "4", "--out", "g.png")
+    info = json.loads(zoo("info", "dcgan-mnist", "--json"))
+    assert info["weights"]["file"].startswith(str(target))
+
+
+def test_sdist_carries_the_weights(tmp_path):
+    code = (
+        "import sys; from setuptools import build_meta; print(build_meta.build_sdist(sys.argv[1]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    import tarfile
+
+    [sdist] = tmp_path.glob("zoo_gen-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = tar.getnames()
+    assert any(n.endswith("weights/dcgan-mnist/model.safetensors") for n in names)
+    assert any(n.endswith("registry.toml") for n in names)

@@ -31,7 +31,7 @@ from zoo.download import sha256_file
 from zoo.evaluation import DEFAULT_N, Report, evaluate
 from zoo.files import atomic_path, write_text
 from zoo.images import save_samples
-from zoo.model import FORMAT_VERSION, ModelInfo
+from zoo.model import FORMAT_VERSION, GenerativeModel, ModelInfo
 
 BLOCK = "# --- pretrained weights: written by scripts/publish_weights.py, do not edit by hand ---"
 # float16 is kept when FLD moves by at most this fraction (and 0.5 absolute) from float32
@@ -76,7 +76,13 @@ def headline(report: Report) -> dict[str, float]:
     """The numbers a catalogue entry records: headline metrics and the family's own."""
     keep = ("fld", "kid", "is", "precision", "recall", "density", "coverage")
     out = {k: round(float(report.metrics[k]), 4) for k in keep}
-    for key in ("class_accuracy", "label_preservation", "label_preservation_b2a", "cycle_l1"):
+    for key in (
+        "class_accuracy",
+        "label_preservation",
+        "label_preservation_b2a",
+        "classifier_accuracy_a",
+        "cycle_l1",
+    ):
         if key in report.extra:
             out[key] = round(float(report.extra[key]), 4)
     if "val_elbo" in report.extra:
@@ -92,7 +98,9 @@ def family_metric(metrics: dict[str, float]) -> str:
     if "label_preservation" in metrics:
         parts.append(f"label preservation A->B {metrics['label_preservation']:.3f}")
     if "label_preservation_b2a" in metrics:
-        parts.append(f"B->A {metrics['label_preservation_b2a']:.3f}")
+        ceiling = metrics.get("classifier_accuracy_a")
+        of = f" (real A: {ceiling:.3f})" if ceiling is not None else ""
+        parts.append(f"B->A {metrics['label_preservation_b2a']:.3f}{of}")
     if "cycle_l1" in metrics:
         parts.append(f"cycle L1 {metrics['cycle_l1']:.3f}")
     if "elbo" in metrics:
@@ -133,9 +141,23 @@ def _yaml_scalar(value: Any) -> str:
     return repr(value)
 
 
-def model_card(p: Published, info: ModelInfo, family_summary: str, source: str) -> str:
+def _task(model: GenerativeModel) -> str:
+    if model.domains == 2:
+        return "image-to-image"
+    return "class-conditional-image-generation" if model.conditional else "image-generation"
+
+
+def model_card(
+    p: Published,
+    model: GenerativeModel,
+    info: ModelInfo,
+    family_summary: str,
+    source: str,
+    note: str = "",
+) -> str:
     """Markdown with a YAML header (license, data, metrics), as model hubs read it."""
     m = p.metrics
+    task = _task(model)
     header = [
         "---",
         "license: apache-2.0",
@@ -145,7 +167,7 @@ def model_card(p: Published, info: ModelInfo, family_summary: str, source: str) 
         "model-index:",
         f"  - name: {p.name}",
         "    results:",
-        "      - task: {type: unconditional-image-generation}",
+        f"      - task: {{type: {task}}}",
         f"        dataset: {{name: {info.data}, type: {info.data}}}",
         "        metrics:",
         *(f"          - {{type: {k}, value: {_yaml_scalar(v)}}}" for k, v in m.items()),
@@ -174,6 +196,7 @@ def model_card(p: Published, info: ModelInfo, family_summary: str, source: str) 
         "",
         "```python",
         "import zoo.api",
+        "",
         f'samples = zoo.api.sample("{p.name}", n=16, seed=0).images  # [-1, 1], NCHW',
         "```",
         "",
@@ -201,7 +224,7 @@ def model_card(p: Published, info: ModelInfo, family_summary: str, source: str) 
         "|---|---|",
         *(f"| `{k}` | `{json.dumps(v)}` |" for k, v in info.config.items()),
         "",
-        f"Training wall time: {minutes:.1f} min on {machine()}.",
+        f"Training wall time: {minutes:.1f} min on {machine()}." + (f" {note}" if note else ""),
         "",
         "## Reproduce",
         "",
@@ -249,7 +272,7 @@ def record(catalogue: Path, name: str, weights: dict[str, Any]) -> None:
         tmp.write_text(new, encoding="utf-8")
 
 
-def publish(name: str, run: Path, catalogue: Path, weights_root: Path) -> Published:
+def publish(name: str, run: Path, catalogue: Path, weights_root: Path, note: str = "") -> Published:
     loaded = api.load(run, "cpu")
     info = loaded.info
     if info.name != name:
@@ -284,7 +307,11 @@ def publish(name: str, run: Path, catalogue: Path, weights_root: Path) -> Publis
     )  # fmt: skip
     reg = api.get_registry()
     summary = reg.catalogue[name].summary if name in reg.catalogue else info.family
-    write_text(folder / "README.md", model_card(published, info, summary, catalogue.name))
+    write_text(
+        folder / "README.md", model_card(published, model, info, summary, catalogue.name, note)
+    )
+    for path in folder.iterdir():
+        path.chmod(0o644)  # temporary files are private; published ones are not
     record(
         catalogue,
         name,
@@ -295,6 +322,7 @@ def publish(name: str, run: Path, catalogue: Path, weights_root: Path) -> Publis
             "train_seconds": round(seconds, 1),
             "hardware": re.sub(r", torch .*", "", machine()),
             "metrics": metrics,
+            **({"note": note} if note else {}),
         },
     )
     return published
