@@ -238,14 +238,14 @@ def onnx_files(loaded: Loaded) -> dict[str, Path]:
 
     if loaded.path.suffix == ".onnx":
         return graph_files(loaded.path)
-    name = loaded.info.name or loaded.info.family
+    # paths from the weights' hash alone: metadata (a name) never chooses where files go
     if loaded.path.parent.parent.name == "checkpoints":
-        target = loaded.path.parent / "onnx" / f"{name}.onnx"
+        target = loaded.path.parent / "onnx" / "model.onnx"
     else:
-        target = cache_dir() / "onnx" / sha256_file(loaded.path)[:16] / f"{name}.onnx"
-    if not target.exists() and not any(target.parent.glob(f"{name}.*.onnx")):
+        target = cache_dir() / "onnx" / sha256_file(loaded.path) / "model.onnx"
+    if not target.exists() and not any(target.parent.glob("model.*.onnx")):
         export_model(loaded, "onnx", target)
-    return graph_files(target if target.exists() else next(target.parent.glob(f"{name}.*.onnx")))
+    return graph_files(target if target.exists() else next(target.parent.glob("model.*.onnx")))
 
 
 @dataclass

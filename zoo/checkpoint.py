@@ -56,7 +56,7 @@ def read_info(path: Path) -> tuple[ModelInfo, dict[str, str]]:
     check_format(metadata, path)
     try:
         return ModelInfo.from_json(metadata[INFO_KEY]), metadata
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise UsageError(f"{path} has corrupt zoo metadata ({exc})") from None
 
 

@@ -104,8 +104,20 @@ class ModelInfo:
 
     @classmethod
     def from_json(cls, text: str) -> ModelInfo:
+        """Parse metadata from a file that may come from anywhere: names must be catalogue
+        names, since they end up in messages and must never end up in paths."""
+        from zoo.specs import NAME_RE
+
         d = json.loads(text)
+        if not isinstance(d, dict):
+            raise ValueError("zoo.info is not a JSON object")
         d["spec"] = ImageSpec.from_dict(d["spec"])
+        for key in ("family", "name"):
+            value = d.get(key, "")
+            if not isinstance(value, str) or (
+                (value or key == "family") and not NAME_RE.match(value)
+            ):
+                raise ValueError(f"{key} {str(value)[:40]!r} is not a valid name")
         return cls(**d)
 
 

@@ -1,22 +1,71 @@
-"""Reading what zoo writes into exported ONNX files (metadata_props)."""
+"""Reading what zoo writes into exported ONNX files (metadata_props), and checking that a file
+from elsewhere is safe to run before onnxruntime sees it."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from zoo.errors import UsageError
 from zoo.model import ModelInfo, check_format
 
 
-def onnx_metadata(path: Path) -> dict[str, str]:
+def _load(path: Path) -> Any:
     import onnx
 
+    data = path.read_bytes() if path.is_file() else b""
+    if not data:
+        raise UsageError(f"{path} is empty or missing: not an ONNX model")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        return onnx.load_from_string(data)
     except Exception as exc:  # onnx raises DecodeError and friends
         raise UsageError(f"{path} is not a readable ONNX file ({exc})") from None
-    return {p.key: p.value for p in model.metadata_props}
+
+
+def onnx_metadata(path: Path) -> dict[str, str]:
+    return {p.key: p.value for p in _load(path).metadata_props}
+
+
+def _graph_tensors(graph: Any) -> Iterator[Any]:
+    """Every tensor a graph holds: initializers and attribute tensors, subgraphs included."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield from (sparse.values, sparse.indices)
+    yield from _node_tensors(graph.node)
+
+
+def _node_tensors(nodes: Any) -> Iterator[Any]:
+    for node in nodes:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            for sparse in [attr.sparse_tensor, *attr.sparse_tensors]:
+                yield from (sparse.values, sparse.indices)
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                yield from _graph_tensors(sub)
+
+
+def self_contained(path: Path) -> bytes:
+    """The file's bytes, refusing models whose tensors live in other files: an external-data
+    reference can point at any file beside the model, whose bytes would then come out in the
+    outputs. zoo's own exports are always self-contained."""
+    import onnx
+
+    model = _load(path)
+    tensors = [*_graph_tensors(model.graph)]
+    for function in model.functions:
+        tensors += _node_tensors(function.node)
+    for tensor in tensors:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
+            where = {e.key: e.value for e in tensor.external_data}.get("location", "?")
+            raise UsageError(
+                f"{path} keeps tensor {tensor.name!r} in an external file ({where!r}); zoo "
+                "only runs self-contained ONNX files (re-export the model with zoo)"
+            )
+    return path.read_bytes()
 
 
 def read_onnx_info(path: Path) -> ModelInfo:
@@ -24,12 +73,23 @@ def read_onnx_info(path: Path) -> ModelInfo:
     if "zoo.info" not in meta:
         raise UsageError(f"{path} has no zoo metadata: it was not exported by zoo")
     check_format(meta, path)
-    return ModelInfo.from_json(meta["zoo.info"])
+    try:
+        return ModelInfo.from_json(meta["zoo.info"])
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise UsageError(f"{path} has corrupt zoo metadata ({exc})") from None
 
 
 def graph_files(path: Path) -> dict[str, Path]:
-    """All graphs exported with ``path`` (a VAE's encoder beside its decoder, ...)."""
-    graphs = json.loads(onnx_metadata(path).get("zoo.graphs", "{}"))
+    """All graphs exported with ``path`` (a VAE's encoder beside its decoder, ...), which must
+    be plain file names in the same folder."""
+    try:
+        graphs = json.loads(onnx_metadata(path).get("zoo.graphs", "{}"))
+    except json.JSONDecodeError:
+        raise UsageError(f"{path} has malformed zoo.graphs metadata") from None
+    if not isinstance(graphs, dict) or not all(
+        isinstance(f, str) and f.endswith(".onnx") and Path(f).name == f for f in graphs.values()
+    ):
+        raise UsageError(f"{path}: zoo.graphs must map graph names to .onnx files beside it")
     files = {name: path.with_name(file) for name, file in graphs.items()}
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:

@@ -71,8 +71,11 @@ def onnx_session(path: Path, device: str = "auto", threads: int = 0) -> Any:
             0,
             ("CUDAExecutionProvider", {"device_id": index, "cudnn_conv_algo_search": "HEURISTIC"}),
         )
+    from zoo.onnx_files import self_contained
+
+    model = self_contained(path)  # the bytes checked are the bytes that run
     try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        return ort.InferenceSession(model, sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types
         raise ZooError(f"onnxruntime cannot load {path}: {exc}") from None
 
