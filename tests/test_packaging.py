@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def source_copy(tmp_path: Path) -> Path:
+    """The tracked files in a temporary folder: builds must not leave build/ in the repo."""
+    files = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+        .stdout.decode()
+        .split("\0")
+    )
+    for name in filter(None, files):
+        src, dst = ROOT / name, tmp_path / "src" / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            dst.symlink_to(src.readlink())
+        elif src.is_file():
+            shutil.copy2(src, dst)
+    return tmp_path / "src"
 
 
 def test_wheel_installs_under_the_zoo_namespace(tmp_path):
@@ -22,7 +40,7 @@ def test_wheel_installs_under_the_zoo_namespace(tmp_path):
             "-q",
             "--no-deps",
             "--no-build-isolation",
-            str(ROOT),
+            str(source_copy(tmp_path)),
             "-w",
             str(tmp_path / "dist"),
         ],
@@ -85,7 +103,10 @@ def test_sdist_carries_the_weights(tmp_path):
         "import sys; from setuptools import build_meta; print(build_meta.build_sdist(sys.argv[1]))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-c", code, str(tmp_path)],
+        cwd=source_copy(tmp_path),
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stderr
     import tarfile
