@@ -95,6 +95,9 @@ def test_export_both_formats_and_sample_from_them(zoo, trained):
     zoo("sample", str(trained), "-n", "4", "--out", "ref.npy")
     zoo("sample", "m.safetensors", "-n", "4", "--out", "st.npy")
     zoo("sample", "m.onnx", "-n", "4", "--out", "ox.npy", "--runtime", "onnx")
+    r = zoo("sample", "m.onnx", "-n", "4", "--out", "auto.npy")  # the runtime follows the file
+    assert r.code == 0 and "CPUExecutionProvider" in r.out, r.err
+    assert np.array_equal(np.load("auto.npy"), np.load("ox.npy"))
     ref = np.load("ref.npy").astype(int)
     assert np.array_equal(np.load("st.npy"), ref)
     assert np.abs(np.load("ox.npy") - ref).max() <= 1

@@ -248,6 +248,15 @@ def onnx_files(loaded: Loaded) -> dict[str, Path]:
     return graph_files(target if target.exists() else next(target.parent.glob("model.*.onnx")))
 
 
+def pick_runtime(runtime: str, loaded: Loaded) -> str:
+    """``auto``: onnxruntime for an .onnx file, PyTorch otherwise."""
+    if runtime not in ("auto", "torch", "onnx"):
+        raise UsageError(f"bad runtime {runtime!r}: use auto, torch or onnx")
+    if runtime == "auto":
+        return "onnx" if loaded.path.suffix == ".onnx" else "torch"
+    return runtime
+
+
 @dataclass
 class Samples:
     """Images in [-1, 1] (N, C, H, W), the labels they were drawn for, and where they ran."""
@@ -265,7 +274,7 @@ def sample(
     labels: list[int] | None = None,
     inputs: torch.Tensor | None = None,
     options: dict[str, Any] | None = None,
-    runtime: str = "torch",
+    runtime: str = "auto",
     device: str = "auto",
     threads: int = 0,
     loaded: Loaded | None = None,
@@ -277,10 +286,9 @@ def sample(
     """
     if n <= 0:
         raise UsageError(f"-n must be positive (got {n})")
-    if runtime not in ("torch", "onnx"):
-        raise UsageError(f"bad runtime {runtime!r}: use torch or onnx")
     dev = resolve_device(device)
     loaded = loaded or load(source, "cpu")
+    runtime = pick_runtime(runtime, loaded)
     label_tensor = torch.tensor(labels, dtype=torch.int64) if labels else None
     if label_tensor is not None and len(label_tensor) != n:
         raise UsageError(f"got {len(label_tensor)} labels for {n} images")

@@ -207,7 +207,7 @@ def evaluate(
     n: int = DEFAULT_N,
     *,
     seed: int = 0,
-    runtime: str = "torch",
+    runtime: str = "auto",
     classifier: str | Path | None = None,
     with_anchors: bool = True,
     device: str = "cpu",
@@ -216,6 +216,7 @@ def evaluate(
     if n < MIN_N:
         raise UsageError(f"-n must be at least {MIN_N} (got {n})")
     loaded = api.load(source, "cpu")
+    runtime = api.pick_runtime(runtime, loaded)
     model, info = loaded.model, loaded.info
     clf = pick_classifier(info, classifier)
     extra: dict[str, Any] = {}

@@ -12,10 +12,10 @@ from zoo.errors import UsageError
 
 runtime_option = click.option(
     "--runtime",
-    type=click.Choice(["torch", "onnx"]),
-    default="torch",
+    type=click.Choice(["auto", "torch", "onnx"]),
+    default="auto",
     show_default=True,
-    help="Sample with PyTorch or through the exported ONNX model.",
+    help="PyTorch, or onnxruntime on the ONNX export; auto: onnx for .onnx files, else torch.",
 )
 
 
