@@ -15,10 +15,21 @@ import zoo.api as api
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def snippet() -> str:
+def snippet(marker: str = "deploy-snippet") -> str:
     text = README.read_text()
-    block = text.split("<!-- deploy-snippet -->")[1].split("<!-- /deploy-snippet -->")[0]
+    block = text.split(f"<!-- {marker} -->")[1].split(f"<!-- /{marker} -->")[0]
     return re.search(r"```python\n(.*?)```", block, re.S).group(1)
+
+
+def test_api_snippet_runs_as_written(tmp_path):
+    """Pasted into a fresh folder, the README's Python API block works."""
+    (tmp_path / "api.py").write_text(snippet("api-snippet") + "\nprint(len(mine.images))\n")
+    out = subprocess.run(
+        [sys.executable, "api.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("16")
+    assert (tmp_path / "dcgan.onnx").is_file() and (tmp_path / "runs/my-dcgan").is_dir()
 
 
 def test_deploy_snippet_runs_without_zoo(tmp_path):
