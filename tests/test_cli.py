@@ -150,3 +150,9 @@ def test_labels_on_unconditional_model(zoo, trained):
 def test_debug_shows_traceback(zoo):
     r = zoo("--debug", "sample", "nothing.safetensors")
     assert r.code == 2 and "Traceback" in r.err
+
+
+def test_uninstall_without_a_terminal_asks_for_yes(zoo):
+    r = zoo("uninstall", "zoo-lsgan")
+    assert r.code == 2 and "pass -y: zoo uninstall -y zoo-lsgan" in r.err
+    assert "Traceback" not in r.err

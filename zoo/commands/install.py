@@ -50,8 +50,8 @@ def install_cmd(
     """Install plugin packages (PyPI names, paths or URLs) into zoo's environment.
 
     \b
-      zoo install zoo-lsgan
-      zoo install ./examples/zoo-lsgan
+      zoo install ./examples/zoo-lsgan      (a path in a clone of zoo)
+      zoo install some-plugin              (a name on the package index)
       zoo install -e ./my-plugin
     """
     if not packages and not editables:
@@ -68,4 +68,9 @@ def install_cmd(
 @click.option("--pip-arg", "pip_args", multiple=True, metavar="ARG", help=PIP_ARG_HELP)
 def uninstall_cmd(names: tuple[str, ...], yes: bool, pip_args: tuple[str, ...]) -> None:
     """Uninstall plugin distributions (the DISTRIBUTION column of `zoo plugins`)."""
+    if not yes and not sys.stdin.isatty():  # pip would ask, read EOF and print a traceback
+        raise UsageError(
+            "zoo uninstall asks for confirmation, and there is no terminal to ask on; "
+            f"pass -y: zoo uninstall -y {' '.join(names)}"
+        )
     run_pip(["uninstall", *(["--yes"] if yes else []), *pip_args, *names])
