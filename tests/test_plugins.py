@@ -339,3 +339,28 @@ def test_help_and_list_do_not_import_torch(site: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "good-model" in result.stdout
+
+
+class Misspelt:
+    """A hook whose name is one letter off, and one that returns specs instead of
+    registering them: both used to be dropped without a word."""
+
+    @hookimpl
+    def register_exporter(self, register):
+        register(ExporterSpec("txt", "never seen", ".txt", "x:y"))
+
+    @hookimpl
+    def register_families(self, register):
+        return [FamilySpec("lost", "returned, not registered", "x:y")]
+
+
+def test_misspelt_hooks_and_returned_specs_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZOO_PLUGINS", "")
+    reg = build_registry(extra=[(Misspelt(), record("typo"))])
+    error = by_name(reg, "typo").error
+    assert "unknown hook 'register_exporter' (did you mean register_exporters" in error
+    assert "register_families raised TypeError: returned list instead of calling register" in error
+    assert "lost" not in reg.families
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="unknown hook 'register_exporter'"):
+        build_registry(extra=[(Misspelt(), record("typo"))])

@@ -301,6 +301,26 @@ def _entry_points() -> list[metadata.EntryPoint]:
     return unique
 
 
+def _unknown_hooks(
+    registry: Registry, pm: pluggy.PluginManager, records: dict[str, PluginRecord]
+) -> None:
+    """pluggy keeps implementations of hooks nobody specified (a misspelt name) and never
+    calls them: report each against its plugin."""
+    known = [*HOOKS, COMMANDS_HOOK]
+    for name, caller in vars(pm.hook).items():
+        if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            record = records.get(impl.plugin_name)
+            if record is None:
+                continue
+            record.fail(f"implements unknown hook {name!r}{suggest(name, known)}")
+            registry._problem(
+                f"plugin {record.name!r} ({record.distribution}) implements unknown hook "
+                f"{name!r}{suggest(name, known)}; zoo's hooks: {', '.join(known)}"
+            )
+
+
 def _run_hooks(registry: Registry, pm: pluggy.PluginManager, records: dict[str, PluginRecord]):
     """Call every hook implementation on its own, so one failure names its plugin."""
     for hook_name in (*HOOKS, COMMANDS_HOOK):
@@ -314,7 +334,11 @@ def _run_hooks(registry: Registry, pm: pluggy.PluginManager, records: dict[str, 
             # pluggy lets an implementation take fewer arguments than its spec
             register = _recorders(registry, record)[hook_name]
             try:
-                impl.function(**({"register": register} if impl.argnames else {}))
+                returned = impl.function(**({"register": register} if impl.argnames else {}))
+                if returned is not None:
+                    raise TypeError(
+                        f"returned {type(returned).__name__} instead of calling register(...)"
+                    )
             except PluginError:
                 raise
             except Exception as exc:
@@ -376,6 +400,7 @@ def build_registry(
         add(plugin, record)
     for plugin, record in extra:
         add(plugin, record)
+    _unknown_hooks(registry, pm, records)
 
     for entry in builtin_catalogue():
         registry.catalogue[entry.name] = entry
