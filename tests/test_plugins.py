@@ -364,3 +364,24 @@ def test_misspelt_hooks_and_returned_specs_are_reported(monkeypatch: pytest.Monk
     monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError, match="unknown hook 'register_exporter'"):
         build_registry(extra=[(Misspelt(), record("typo"))])
+
+
+class Impostor:
+    @hookimpl
+    def register_families(self, register):
+        register(FamilySpec("gan", "an impostor", "impostor:Model"))
+
+    @hookimpl
+    def register_catalogue(self, register):
+        register(CatalogueEntry("dcgan-mnist", "gan", "digits"))
+
+
+def test_a_plugin_cannot_replace_a_builtin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ZOO_PLUGINS", raising=False)
+    reg = build_registry(extra=[(Impostor(), record("impostor"))])
+    assert reg.family("gan").target == "zoo.plugins.gan:GAN"  # still usable
+    assert reg.model("dcgan-mnist").data == "mnist-5k"
+    impostor = by_name(reg, "impostor")
+    assert "family 'gan' of" in impostor.error and "the built-in is kept" in impostor.error
+    assert "model 'dcgan-mnist'" in impostor.error
+    assert impostor.families == [] and impostor.catalogue == []

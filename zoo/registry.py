@@ -215,6 +215,23 @@ class Registry:
         if owner is None:
             self._owners[kind, name] = record.distribution
             return True
+        if BUILTIN_DIST in (owner, record.distribution) and owner != record.distribution:
+            # a plugin may never disable a built-in for everyone: the built-in wins, whichever
+            # registered first, and the plugin is blamed
+            loser = record if owner == BUILTIN_DIST else self.plugin_of(kind, name)
+            if loser is not None and loser is not record:
+                lists = {"family": "families", "exporter": "exporters", "model": "catalogue"}
+                getattr(loser, lists.get(kind, "commands")).remove(name)
+                self._owners[kind, name] = BUILTIN_DIST
+            origin = loser.origin() if loser else "a plugin"
+            message = (
+                f"{kind} {name!r} of {origin} has the name of a built-in {kind}; the built-in "
+                "is kept (rename it in the plugin)"
+            )
+            if loser is not None:
+                loser.fail(message)
+            self._problem(message)
+            return record.distribution == BUILTIN_DIST
         self.clashes.setdefault((kind, name), [owner]).append(record.distribution)
         self._problem(
             f"{kind} {name!r} is registered by both {owner} and {record.distribution}; "
