@@ -26,7 +26,15 @@ from zoo.settings import TrainSettings, merge, split_overrides
 from zoo.sources import resolve as resolve_source
 from zoo.sources import runs_dir
 from zoo.specs import CatalogueEntry, FamilySpec, import_target
-from zoo.training import Trainer, TrainResult, prepare_run_dir, resolve_precision
+from zoo.training import (
+    Trainer,
+    TrainResult,
+    check_run_dir,
+    clean_stale,
+    non_finite,
+    resolve_precision,
+    run_lock,
+)
 
 DEFAULT_DATA = "mnist-5k"
 
@@ -110,16 +118,38 @@ def _plan_new(
     )
 
 
-def _plan_resume(checkpoint: Path, data: str | None, overrides: dict[str, Any]) -> _Plan:
-    """A resumed run keeps everything it started with; only its length may change."""
+def _plan_resume(
+    checkpoint: Path,
+    target: str,
+    data: str | None,
+    overrides: dict[str, Any],
+    seed: int | None,
+    precision: str,
+) -> _Plan:
+    """A resumed run keeps everything it started with; only its length may change, and only
+    to train more. Anything else given is refused rather than silently ignored."""
     info, _ = read_info(checkpoint / "model.safetensors")
+    run = checkpoint.parent.parent
+    if target not in (info.name, info.family, str(run)):
+        raise UsageError(f"--resume: {run} trains {info.name or info.family}, not {target}")
+    run_seed, run_precision = info.train["seed"], info.train["precision"]
+    if seed is not None and seed != run_seed:
+        raise UsageError(f"--resume: {run} was started with --seed {run_seed}; drop --seed {seed}")
+    if precision not in ("auto", run_precision):
+        raise UsageError(f"--resume: {run} trains in {run_precision}; drop --precision {precision}")
     changed = set(overrides) - {"steps", "epochs"}
     if changed or data:
         raise UsageError(
-            f"--resume continues {checkpoint.parent.parent} with its own settings; only "
-            f"--steps/--epochs may change (got {', '.join(sorted(changed)) or '--data'})"
+            f"--resume continues {run} with its own settings; only --steps/--epochs may change "
+            f"(got {', '.join(sorted(changed)) or '--data'}); for other settings start a new run "
+            "with --out DIR"
         )
     settings = TrainSettings(**merge(info.train["settings"], overrides, "--set"))
+    if settings.epochs <= 0 and settings.steps <= info.step:
+        raise UsageError(
+            f"--resume: {run} is already at step {info.step}; pass --steps above {info.step} "
+            "to train further"
+        )
     return _Plan(
         info.name,
         info.family,
@@ -141,15 +171,17 @@ def train(
     batch_size: int | None = None,
     overrides: dict[str, Any] | None = None,
     device: str = "auto",
-    seed: int = 0,
+    seed: int | None = None,
     resume: bool = False,
     precision: str = "auto",
     progress: bool = True,
 ) -> TrainResult:
     """Train a catalogue model or a family into ``out`` (default runs/TARGET).
 
-    ``overrides`` are `--set` values for training settings and hyperparameters. With
-    ``resume`` the run continues from its last checkpoint, exactly as if never stopped.
+    ``overrides`` are `--set` values for training settings and hyperparameters; ``seed``
+    defaults to 0. With ``resume`` the run continues from its last checkpoint, exactly as if
+    never stopped. Everything is checked before anything is written, and the run directory
+    is locked while it trains.
     """
     overrides = dict(overrides or {})
     for key, value in (("steps", steps), ("epochs", epochs), ("batch_size", batch_size)):
@@ -157,11 +189,14 @@ def train(
             overrides[key] = value
     dev = resolve_device(device)
     run_dir = Path(out) if out else runs_dir() / target
-    checkpoint = prepare_run_dir(run_dir, resume)
+    if out is None:
+        resolve(target, data)  # an unknown name fails here, before runs/NAME is created
+    checkpoint = check_run_dir(run_dir, resume)
     if checkpoint is not None:
-        plan = _plan_resume(checkpoint, data, overrides)
+        plan = _plan_resume(checkpoint, target, data, overrides, seed, precision)
     else:
-        plan = _plan_new(target, data, overrides, seed, resolve_precision(precision, dev))
+        new_seed = 0 if seed is None else seed
+        plan = _plan_new(target, data, overrides, new_seed, resolve_precision(precision, dev))
     _check_settings(plan.settings)
     s = plan.settings
     dataset = load_dataset(plan.data, image_size=s.image_size, channels=s.channels)
@@ -177,10 +212,16 @@ def train(
     )
     torch.manual_seed(plan.seed)
     model = build(info)
-    trainer = Trainer(model, info, dataset, s, run_dir, dev, plan.seed, plan.precision, progress)
-    if checkpoint is not None:
-        trainer.resume(checkpoint)
-    return trainer.fit()
+    with run_lock(run_dir):
+        if check_run_dir(run_dir, resume) != checkpoint:
+            raise ZooError(f"{run_dir} changed while zoo prepared to train it; run again")
+        clean_stale(run_dir)
+        trainer = Trainer(
+            model, info, dataset, s, run_dir, dev, plan.seed, plan.precision, progress
+        )
+        if checkpoint is not None:
+            trainer.resume(checkpoint)
+        return trainer.fit()
 
 
 def _check_settings(s: TrainSettings) -> None:
@@ -225,6 +266,9 @@ def load(source: str | Path, device: str = "cpu") -> Loaded:
             f"weights in {path} do not match a {info.family} built from its config: "
             f"{first[1].strip() if len(first) > 1 else first[0]}"
         ) from None
+    bad = non_finite(model.inference_state())
+    if bad:
+        raise ZooError(f"{path} holds non-finite weights ({bad}): it cannot produce images")
     model.on_load(info.step)
     model.to(resolve_device(device)).eval()
     return Loaded(model, info, path, resolved.origin)

@@ -9,10 +9,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
+import shutil
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,27 +35,38 @@ class Interrupted(ZooError):
     exit_code = 130
 
 
-class StopOnSigint:
-    """Ctrl-C asks the loop to stop after the current step, so the checkpoint it saves is a
-    consistent state that resumes exactly; a second Ctrl-C interrupts at once."""
+class Terminated(ZooError):
+    exit_code = 143
+
+
+class StopOnSignal:
+    """Ctrl-C (SIGINT) or SIGTERM (a scheduler's stop) asks the loop to stop after the current
+    step, so the checkpoint it saves is a consistent state that resumes exactly; a second
+    signal interrupts at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
+        self.requested: int | None = None
+        self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = True
-        signal.signal(signal.SIGINT, self._previous)
-        print("\nzoo: stopping after this step (Ctrl-C again to abort)", file=sys.stderr)
+        self.requested = signum
+        self._restore()
+        print("\nzoo: stopping after this step (again to abort)", file=sys.stderr)
 
-    def __enter__(self) -> StopOnSigint:
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def __enter__(self) -> StopOnSignal:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None and not self.requested:
-            signal.signal(signal.SIGINT, self._previous)
+        self._restore()
 
 
 @dataclass
@@ -76,6 +90,14 @@ def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+def non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first floating tensor holding NaN or Inf, or None."""
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            return name
+    return None
+
+
 def _check_finite(means: dict[str, float], step: int, run_dir: Path) -> None:
     bad = {k: v for k, v in means.items() if not math.isfinite(v)}
     if bad:
@@ -84,7 +106,8 @@ def _check_finite(means: dict[str, float], step: int, run_dir: Path) -> None:
         name, value = next(iter(bad.items()))
         raise ZooError(
             f"loss {name!r} became {value} by step {step}; training stopped and {kept}; "
-            "try a lower learning rate (--set lr=...) or another --seed"
+            "start a new run (--out DIR) with a lower learning rate (--set lr=...) or another "
+            "--seed"
         )
 
 
@@ -97,9 +120,7 @@ def _plot_losses(metrics_file: Path, out: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    if not metrics_file.exists():
-        return
-    rows = [json.loads(line) for line in metrics_file.read_text().splitlines() if line]
+    rows = read_metrics(metrics_file)
     keys = sorted({k for r in rows for k in r} - {"step", "seconds", "images_per_s"})
     if not keys:
         return
@@ -115,6 +136,28 @@ def _plot_losses(metrics_file: Path, out: Path) -> None:
     plt.close(fig)
 
 
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The rows of a metrics.jsonl, skipping a torn line (what kill -9 or a full disk leaves)."""
+    rows = []
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append(row)
+    return rows
+
+
+def cut_log(path: Path, step: int) -> float:
+    """On resume: keep the rows up to the checkpoint's step (the later ones are trained again)
+    and return the clock they reached, so ``seconds`` stays cumulative."""
+    rows = [r for r in read_metrics(path) if r["step"] <= step]
+    write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+    return max((float(r.get("seconds", 0.0)) for r in rows), default=0.0)
+
+
 class MetricsLog:
     """Running means of the losses, flushed as JSON lines (metrics.jsonl) every log step.
 
@@ -122,11 +165,12 @@ class MetricsLog:
     A non-finite loss is caught at the next flush, before any checkpoint is written.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, clock: float = 0.0):
         self.path = path
         self.sums: dict[str, torch.Tensor] = {}
         self.count = self.images = 0
-        self.start = self.window = time.perf_counter()
+        self.window = time.perf_counter()
+        self.start = self.window - clock  # a resumed run's clock goes on
         self.last: dict[str, float] = {}
 
     def add(self, losses: dict[str, Any], images: int) -> None:
@@ -191,6 +235,7 @@ class Trainer:
         model.to(device)
         model.optimizers = model.configure_optimizers()
         self.step = 0
+        self.clock = 0.0  # seconds trained before this process (resumed runs)
 
     def total_steps(self) -> int:
         s = self.settings
@@ -213,8 +258,18 @@ class Trainer:
         _set_rng_state(state["rng"], self.device)
         self.step = int(state["step"])
         self.model.on_load(self.step)
+        self.clock = cut_log(self.run_dir / "metrics.jsonl", self.step)
 
     def save(self) -> Path:
+        """A checkpoint of the current step; non-finite weights are never written."""
+        bad = non_finite(self.model.state_dict())
+        if bad:
+            last = latest_checkpoint(self.run_dir)
+            kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
+            raise ZooError(
+                f"weight {bad!r} is not finite at step {self.step}; training stopped and {kept}; "
+                "start a new run with a lower learning rate (--set lr=...) or another --seed"
+            )
         self.info.step = self.step
         state = {
             "step": self.step,
@@ -256,7 +311,7 @@ class Trainer:
         s, total = self.settings, self.total_steps()
         info_json = json.dumps(json.loads(self.info.to_json()), indent=2)
         write_text(self.run_dir / "config.json", info_json)
-        log = MetricsLog(self.run_dir / "metrics.jsonl")
+        log = MetricsLog(self.run_dir / "metrics.jsonl", self.clock)
         autocast = (
             torch.autocast("cuda", dtype=torch.bfloat16)
             if self.precision == "bf16"
@@ -274,7 +329,7 @@ class Trainer:
         )
         self.model.total_steps = total
         self.model.train()
-        with StopOnSigint() as stop, bar:
+        with StopOnSignal() as stop, bar:
             while self.step < total:
                 k = self.model.batches_per_step(self.step)
                 batch = self._batch(k)
@@ -293,11 +348,12 @@ class Trainer:
                 if self.step % s.checkpoint_every == 0 or done:
                     log.write(self.step, self._validate())
                     self.save()
-                if stop.requested and not done:
+                if stop.requested is not None and not done:
                     path = self.save()
-                    raise Interrupted(
-                        f"interrupted at step {self.step}; checkpoint saved to {path}; "
-                        "continue with --resume"
+                    error = Terminated if stop.requested == signal.SIGTERM else Interrupted
+                    raise error(
+                        f"{'terminated' if error is Terminated else 'interrupted'} at step "
+                        f"{self.step}; checkpoint saved to {path}; continue with --resume"
                     )
         _plot_losses(log.path, self.run_dir / "loss.png")
         return TrainResult(self.run_dir, self.step, log.elapsed(), log.last)
@@ -312,8 +368,44 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def prepare_run_dir(run_dir: Path, resume: bool) -> Path | None:
-    """The checkpoint to resume from; refuses to overwrite a run unless resuming."""
+def clean_stale(run_dir: Path) -> None:
+    """Remove half-written checkpoint folders and files that a killed run left (atomic writes
+    name them .NAME.XXXX.tmp); the run holds its lock, so none of them is being written."""
+    for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples"):
+        for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir`` for one training process: a second one gets an error naming the
+    first, instead of both writing into the same run."""
+    from filelock import FileLock, Timeout
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock, owner = FileLock(str(run_dir / ".lock"), timeout=0), run_dir / ".lock.pid"
+    try:
+        lock.acquire()
+    except Timeout:
+        holder = owner.read_text().strip() if owner.is_file() else "?"
+        raise ZooError(
+            f"{run_dir} is being trained by another process (pid {holder}); wait for it to "
+            "finish or train into another --out"
+        ) from None
+    try:
+        owner.write_text(f"{os.getpid()}\n")
+        yield
+    finally:
+        owner.unlink(missing_ok=True)
+        lock.release()
+
+
+def check_run_dir(run_dir: Path, resume: bool) -> Path | None:
+    """The checkpoint to resume from; refuses to overwrite a run unless resuming. Touches
+    nothing on disk."""
     checkpoint = latest_checkpoint(run_dir)
     if resume and checkpoint is None:
         raise UsageError(f"--resume but {run_dir} has no checkpoint; drop --resume to start anew")
@@ -322,5 +414,4 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> Path | None:
             f"{run_dir} already holds a run; pass --resume to continue it or --out DIR for a "
             "new one"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
     return checkpoint

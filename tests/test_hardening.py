@@ -1,0 +1,134 @@
+"""Training faults: what kill -9, SIGTERM, NaN weights, torn logs, careless resumes and two
+processes on one run directory used to break."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+import zoo.api as api
+from zoo.errors import UsageError, ZooError
+from zoo.plugins.gan import GAN
+from zoo.training import Terminated, read_metrics, run_lock
+
+TINY = {"g_hidden": [16], "d_hidden": [16], "nz": 4, "sample_every": 100}
+
+
+def train(out, steps, resume=False, **settings):
+    overrides = {} if resume else {**TINY, "log_every": 2, "checkpoint_every": 4, **settings}
+    data = None if resume else "digits"  # a resume keeps the run's data
+    return api.train(
+        "gan", data=data, out=out, steps=steps, overrides=overrides, progress=False, resume=resume
+    )
+
+
+def steps_logged(run):
+    return [r["step"] for r in read_metrics(run / "metrics.jsonl") if "d_loss" in r]
+
+
+def test_non_finite_weights_are_never_checkpointed_or_sampled(tmp_path, monkeypatch):
+    real_step = GAN.train_step
+
+    def poison_at_step_3(self, batch, step):
+        losses = real_step(self, batch, step)
+        if step == 2:  # the loss stays finite, so only the weights tell
+            with torch.no_grad():
+                next(self.generator.parameters()).fill_(float("nan"))
+        return losses
+
+    monkeypatch.setattr(GAN, "train_step", poison_at_step_3)
+    with pytest.raises(ZooError, match=r"is not finite at step 4.*no checkpoint was written"):
+        train(tmp_path / "run", 8, log_every=5)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_sampling_non_finite_weights_is_an_error(tmp_path):
+    train(tmp_path / "run", 4)
+    api.export(tmp_path / "run", "safetensors", tmp_path / "g.safetensors")
+    from safetensors.torch import load_file, save_file
+
+    from zoo.checkpoint import read_info
+
+    tensors = load_file(str(tmp_path / "g.safetensors"))
+    _, meta = read_info(tmp_path / "g.safetensors")
+    key = next(k for k, v in tensors.items() if v.is_floating_point())
+    tensors[key] = torch.full_like(tensors[key], float("nan"))
+    save_file(tensors, str(tmp_path / "nan.safetensors"), meta)
+    with pytest.raises(ZooError, match="holds non-finite weights"):
+        api.sample(tmp_path / "nan.safetensors", 2)
+
+
+def test_resume_cuts_the_log_back_to_its_checkpoint_and_skips_a_torn_line(tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    train(run, 6)  # checkpoints at 4 and 6, rows at 2, 4, 6
+    shutil.rmtree(run / "checkpoints" / "step-00000006")  # as if killed after logging 6
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 7, "d_lo')  # a torn last line
+    train(run, 8, resume=True)
+    assert steps_logged(run) == [2, 4, 6, 8]
+    rows = read_metrics(run / "metrics.jsonl")
+    clock = [r["seconds"] for r in rows if "seconds" in r]
+    assert clock == sorted(clock)  # cumulative across the resume
+    json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])  # no torn line left
+
+
+def test_stale_temporaries_are_cleaned_on_the_next_run(tmp_path):
+    run = tmp_path / "run"
+    train(run, 4)
+    stale = run / "checkpoints" / ".step-00000030.x1y2.tmp"
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"half")
+    train(run, 6, resume=True)
+    assert not stale.exists()
+
+
+def test_sigterm_saves_and_exits_143(tmp_path, monkeypatch):
+    real_step = GAN.train_step
+
+    def term_during_step_3(self, batch, step):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_step(self, batch, step)
+
+    monkeypatch.setattr(GAN, "train_step", term_during_step_3)
+    with pytest.raises(Terminated, match="terminated at step 3") as err:
+        train(tmp_path / "run", 10)
+    assert err.value.exit_code == 143
+    assert (tmp_path / "run" / "checkpoints" / "step-00000003").is_dir()
+
+
+def test_resume_refuses_what_it_would_ignore(tmp_path):
+    run = tmp_path / "run"
+    train(run, 6)
+    cases = [
+        (dict(target="vae-mnist"), "trains gan, not vae-mnist"),
+        (dict(seed=99), "was started with --seed 0; drop --seed 99"),
+        (dict(steps=4), "already at step 6; pass --steps above 6"),
+        (dict(precision="bf16"), "trains in fp32"),
+    ]
+    for kwargs, message in cases:
+        args = {"target": "gan", "steps": 10, **kwargs}
+        with pytest.raises(UsageError, match=message):
+            api.train(args.pop("target"), out=run, resume=True, progress=False, **args)
+    with pytest.raises(UsageError, match="start a new run with --out DIR"):
+        api.train("gan", out=run, resume=True, steps=10, overrides={"lr": 1e-5})
+
+
+def test_one_training_process_per_run_directory(tmp_path):
+    run = tmp_path / "run"
+    with run_lock(run), pytest.raises(ZooError, match=rf"another process \(pid {os.getpid()}\)"):
+        train(run, 2)
+
+
+def test_a_bad_name_touches_nothing_on_disk(tmp_path, zoo):
+    r = zoo("train", "dcgan-mnsit")
+    assert r.code == 2 and "did you mean dcgan-mnist" in r.err
+    r = zoo("train", "../../escaped-dir")
+    assert r.code == 2
+    assert not (tmp_path / "runs").exists() and not (tmp_path.parent / "escaped-dir").exists()
