@@ -96,3 +96,29 @@ def test_empty_onnx_file_says_so(tmp_path, zoo):
     empty.write_bytes(b"")
     r = zoo("sample", str(empty), "--runtime", "onnx", "--out", str(tmp_path / "x.png"))
     assert r.code == 2 and "is empty or missing: not an ONNX model" in r.err
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"config": {"ngf": 100_000}}, "do not match a dcgan built from its config"),
+        ({"config": {"ndf": 1_000_000}}, "refusing to allocate it"),
+        ({"spec": {"size": 2**20}}, "do not match a dcgan"),  # valid, and 64 TB of weights
+        ({"spec": {"size": 1_000_000}}, "DCGAN needs an image size"),
+        ({"config": {"nz": "many"}}, "bad value 'many' for 'nz'"),
+    ],
+)
+def test_metadata_is_checked_against_the_tensors_before_allocating(
+    exported, tmp_path, change, message
+):
+    from zoo.errors import ZooError
+
+    _, meta = read_info(exported["safetensors"])
+    info = json.loads(meta["zoo.info"])
+    for section, values in change.items():
+        info[section] |= values
+    hostile = tmp_path / "hostile.safetensors"
+    tensors = load_file(str(exported["safetensors"]))
+    save_file(tensors, str(hostile), {**meta, "zoo.info": json.dumps(info)})
+    with pytest.raises(ZooError, match=message):
+        api.load(hostile)

@@ -242,6 +242,41 @@ class Loaded:
     origin: str = ""  # where the weights came from (zoo.sources)
 
 
+def skeleton(info: ModelInfo) -> GenerativeModel:
+    """The model ``info`` describes, built on the meta device: shapes without memory."""
+    try:
+        with torch.device("meta"):
+            return build(info)
+    except (ValueError, TypeError, OverflowError, RuntimeError) as exc:
+        raise UsageError(f"cannot build a {info.family} from this file's config ({exc})") from None
+
+
+# A file's metadata must not make zoo allocate more than its own tensors account for: the
+# networks it does not carry (a GAN's discriminator) may be this much larger, plus this margin.
+SKELETON_RATIO, SKELETON_MARGIN = 8, 20_000_000
+
+
+def _check_shapes(
+    model: GenerativeModel, weights: dict[str, torch.Tensor], path: Path, family: str
+) -> None:
+    """Compare the meta-device model with the file before anything is allocated."""
+    for key, expected in model.inference_state().items():
+        if key not in weights:
+            raise ZooError(f"{path} lacks weights the {family} model needs: {key}, ...")
+        if tuple(weights[key].shape) != tuple(expected.shape):
+            raise ZooError(
+                f"weights in {path} do not match a {family} built from its config: {key} is "
+                f"{tuple(weights[key].shape)} in the file, {tuple(expected.shape)} in the model"
+            )
+    carried = sum(t.numel() for t in weights.values())
+    total = sum(t.numel() for t in model.state_dict().values())
+    if total > SKELETON_RATIO * carried + SKELETON_MARGIN:
+        raise ZooError(
+            f"{path}: its config describes a model of {total:,} values but the file carries "
+            f"{carried:,}; refusing to allocate it"
+        )
+
+
 def load(source: str | Path, device: str = "cpu") -> Loaded:
     """Rebuild the model from ``source`` (see `zoo.sources.resolve`: a catalogue name means
     its pretrained weights) with its inference weights, in eval mode."""
@@ -250,14 +285,14 @@ def load(source: str | Path, device: str = "cpu") -> Loaded:
     if path.suffix == ".onnx":
         from zoo.onnx_files import read_onnx_info
 
+        # the graphs hold the weights: the model object only serves its sampling logic, so it
+        # is never allocated (its metadata may describe anything)
         info = read_onnx_info(path)
-        return Loaded(build(info), info, path, resolved.origin)
+        return Loaded(skeleton(info), info, path, resolved.origin)
     info, _ = read_info(path)
-    model = build(info)
     weights = load_weights(path)
-    missing = sorted(set(model.inference_state()) - set(weights))
-    if missing:
-        raise ZooError(f"{path} lacks weights the {info.family} model needs: {missing[0]}, ...")
+    _check_shapes(skeleton(info), weights, path, info.family)
+    model = build(info)
     try:
         model.load_state_dict(weights, strict=False)
     except RuntimeError as exc:

@@ -32,6 +32,7 @@ from zoo.evaluation import DEFAULT_N, Report, evaluate
 from zoo.files import atomic_path, write_text
 from zoo.images import save_samples
 from zoo.model import FORMAT_VERSION, GenerativeModel, ModelInfo
+from zoo.training import read_metrics
 
 BLOCK = "# --- pretrained weights: written by scripts/publish_weights.py, do not edit by hand ---"
 # float16 is kept when FLD moves by at most this fraction (and 0.5 absolute) from float32
@@ -59,11 +60,10 @@ def machine() -> str:
 
 
 def training_budget(run: Path) -> tuple[int, float]:
-    """Steps and wall seconds from a run's metrics.jsonl; the clock restarts on --resume."""
+    """Steps and wall seconds from a run's metrics.jsonl (cumulative across resumes; older
+    runs restarted the clock at each resume, which the sum below also handles)."""
     steps, seconds, last = 0, 0.0, 0.0
-    metrics = run / "metrics.jsonl"
-    lines = metrics.read_text().splitlines() if metrics.is_file() else []
-    for row in (json.loads(line) for line in lines if line.strip()):
+    for row in read_metrics(run / "metrics.jsonl"):
         if "seconds" not in row:
             continue  # validation rows carry no clock
         if row["seconds"] < last:
