@@ -59,12 +59,12 @@ def machine() -> str:
     )
 
 
-def training_budget(run: Path) -> tuple[int, float]:
-    """Steps and wall seconds from a run's metrics.jsonl (cumulative across resumes; older
-    runs restarted the clock at each resume, which the sum below also handles)."""
+def training_budget(run: Path, upto: int | None = None) -> tuple[int, float]:
+    """Steps and wall seconds from a run's metrics.jsonl, up to step ``upto`` (cumulative
+    across resumes; older runs restarted the clock at each resume, which the sum handles)."""
     steps, seconds, last = 0, 0.0, 0.0
     for row in read_metrics(run / "metrics.jsonl"):
-        if "seconds" not in row:
+        if "seconds" not in row or (upto is not None and row["step"] > upto):
             continue  # validation rows carry no clock
         if row["seconds"] < last:
             seconds += last
@@ -300,7 +300,17 @@ def publish(name: str, run: Path, catalogue: Path, weights_root: Path, note: str
         images, nrow = model.preview(data.test, data.test_b, 0)
     save_samples(folder / "samples.png", images, nrow)
 
-    steps, seconds = training_budget(run)
+    # a checkpoint folder publishes that step of its run (the recipe's steps must say so)
+    in_run = run.parent.name == "checkpoints"
+    steps, seconds = training_budget(run.parent.parent if in_run else run, info.step)
+    if steps != info.step:
+        raise SystemExit(f"{run} is at step {info.step} but its log reaches step {steps}")
+    recipe = api.get_registry().catalogue[name].train.get("steps")
+    if recipe != info.step:
+        raise SystemExit(
+            f"the recipe of {name} trains {recipe} steps but {run} is at step {info.step}: "
+            "publish what `zoo train` reproduces (set steps in the catalogue first)"
+        )
     published = Published(
         name, folder, dtype, metrics, full["fld"], sha256_file(target),
         target.stat().st_size, steps, seconds,
