@@ -132,3 +132,11 @@ def test_a_bad_name_touches_nothing_on_disk(tmp_path, zoo):
     r = zoo("train", "../../escaped-dir")
     assert r.code == 2
     assert not (tmp_path / "runs").exists() and not (tmp_path.parent / "escaped-dir").exists()
+
+
+def test_progress_lines_when_not_on_a_terminal(tmp_path, capsys):
+    overrides = {**TINY, "log_every": 1, "checkpoint_every": 100}
+    api.train("gan", data="digits", out=tmp_path / "run", steps=40, overrides=overrides)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("zoo: step")]
+    assert len(lines) == 20 and lines[-1].startswith("zoo: step 40/40 (100%)")
+    assert "steps/s, ETA" in lines[0] and "d_loss" in lines[0]

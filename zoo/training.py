@@ -200,6 +200,30 @@ class MetricsLog:
         return time.perf_counter() - self.start
 
 
+class ProgressLines:
+    """Progress for logs: step, speed, losses and ETA each time another 5% is done."""
+
+    def __init__(self, total: int, start: int):
+        self.total, self.start = total, start
+        self.began = time.perf_counter()
+        self.next = start * 20 // max(total, 1) + 1
+
+    def report(self, step: int, means: dict[str, float]) -> None:
+        if step * 20 < self.next * self.total and step != self.total:
+            return
+        self.next = step * 20 // self.total + 1
+        elapsed = time.perf_counter() - self.began
+        rate = (step - self.start) / max(elapsed, 1e-9)
+        eta = (self.total - step) / rate if rate > 0 else 0.0
+        losses = " ".join(f"{k} {v:.3g}" for k, v in means.items())
+        print(
+            f"zoo: step {step}/{self.total} ({100 * step // self.total}%), {rate:.1f} steps/s, "
+            f"ETA {eta / 60:.1f} min, {losses}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 class Trainer:
     """Trains one model into one run directory."""
 
@@ -327,6 +351,8 @@ class Trainer:
             file=sys.stderr,
             dynamic_ncols=True,
         )
+        # without a terminal tqdm stays silent: a job's log gets a line every 5% instead
+        lines = ProgressLines(total, self.step) if self.progress and bar.disable else None
         self.model.total_steps = total
         self.model.train()
         with StopOnSignal() as stop, bar:
@@ -343,6 +369,8 @@ class Trainer:
                     means = log.flush(self.step)
                     _check_finite(means, self.step, self.run_dir)
                     bar.set_postfix({n: f"{v:.3g}" for n, v in means.items()}, refresh=False)
+                    if lines is not None:
+                        lines.report(self.step, means)
                 if self.step % s.sample_every == 0 or done:
                     self.preview()
                 if self.step % s.checkpoint_every == 0 or done:
