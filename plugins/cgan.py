@@ -9,7 +9,7 @@ Loss: the non-saturating GAN loss with BCEWithLogits, Adam 2e-4, betas (0.5, 0.9
 
 Departures: the paper's MNIST model is an MLP with maxout units and dropout; DCGAN's conv nets
 train faster and sharper on the same data and are what current cGAN implementations use.
-Images are resized to a power of two (32x32 for MNIST) as in the dcgan family. A projection
+MNIST trains at its own 28x28 (a 7x7 start, as in the dcgan family). A projection
 discriminator (Miyato & Koyama 2018) is the stronger modern variant; concatenation is kept
 because it is the paper's method and already gives the class the label asks for on MNIST.
 """

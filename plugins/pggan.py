@@ -218,7 +218,7 @@ class PGGAN(LatentModel):
         "mbstd_group": 4,
         "ema_decay": 0.999,
     }
-    # 3500 steps finish growing to 32x32; each doubling of image_size needs 1000 more
+    # 3500 steps finish growing 4 -> 32 (4 stages); each further doubling needs 1000 more
     train_defaults = {"batch_size": 32, "image_size": 32, "steps": 3500}
 
     def __init__(self, config, spec: ImageSpec):

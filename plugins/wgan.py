@@ -12,7 +12,7 @@ output depend on the whole batch, which the per-sample penalty assumes it does n
 critic uses layer normalisation (the paper's recommendation). n_critic 5 throughout, Adam lr
 1e-4 with the betas of the paper's Algorithm 1, (0, 0.9); its MNIST script used (0.5, 0.9).
 
-Both use DCGAN's generator and a DCGAN-shaped critic (images resized to 32x32 for MNIST). The
+Both use DCGAN's generator and a DCGAN-shaped critic (MNIST at its own 28x28). The
 logged ``wasserstein`` is the critic's estimate E[D(real)] - E[D(fake)] averaged over the
 step's critic updates: the curve to watch, since it tracks sample quality for a WGAN.
 """
