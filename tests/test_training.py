@@ -118,3 +118,12 @@ def test_old_checkpoints_are_pruned(tmp_path):
     train(tmp_path / "run", 9)
     names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert names == ["step-00000006", "step-00000009"]
+
+
+def test_files_zoo_writes_follow_the_umask(tmp_path):
+    train(tmp_path / "run", 3)
+    ckpt = tmp_path / "run" / "checkpoints" / "step-00000003"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (ckpt / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert ckpt.stat().st_mode & 0o777 == 0o777 & ~mask

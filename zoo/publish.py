@@ -320,8 +320,6 @@ def publish(name: str, run: Path, catalogue: Path, weights_root: Path, note: str
     write_text(
         folder / "README.md", model_card(published, model, info, summary, catalogue.name, note)
     )
-    for path in folder.iterdir():
-        path.chmod(0o644)  # temporary files are private; published ones are not
     record(
         catalogue,
         name,
