@@ -113,7 +113,8 @@ def test_export_both_formats_and_sample_from_them(zoo, trained):
         (["train", "gan-mnist", "--data", "imagenet"], 2, "unknown data source"),
         (["train", "gan-mnist", "--device", "tpu"], 2, "device"),
         (["sample", "nothing-here"], 2, "unknown model"),
-        (["sample", "gan-mnist"], 2, "zoo train gan-mnist"),
+        (["sample", "https://127.0.0.1:9/x.onnx"], 2, "must name a .safetensors file"),
+        (["sample", "file:///etc/passwd"], 2, "only http:// and https:// URLs"),
         (["sample", "gan-mnist", "-n", "0"], 2, "-n must be positive"),
         (["sample", "gan-mnist", "--out", "x.jpg"], 2, ".png"),
         (["export", "gan-mnist", "--format", "tflite", "--out", "x"], 2, None),
@@ -156,3 +157,19 @@ def test_uninstall_without_a_terminal_asks_for_yes(zoo):
     r = zoo("uninstall", "zoo-lsgan")
     assert r.code == 2 and "pass -y: zoo uninstall -y zoo-lsgan" in r.err
     assert "Traceback" not in r.err
+
+
+def test_large_n_streams_to_npy_and_refuses_what_cannot_fit(zoo, tmp_path):
+    import numpy as np
+
+    r = zoo("sample", "dcgan-mnist", "-n", "2500", "--out", "big.npy")
+    assert r.code == 0, r.err
+    big = np.load("big.npy", mmap_mode="r")
+    assert big.shape == (2500, 1, 28, 28) and big.dtype == np.uint8
+    assert len({bytes(big[i]) for i in (0, 1024, 2048)}) == 3  # chunks draw fresh noise
+    zoo("sample", "dcgan-mnist", "-n", "2500", "--out", "again.npy")
+    assert np.array_equal(np.load("again.npy"), big)  # the same seed, the same images
+    r = zoo("sample", "dcgan-mnist", "-n", "1000000000", "--out", "huge.npy")
+    assert r.code == 2 and "GiB free; lower -n" in r.err and not (tmp_path / "huge.npy").exists()
+    r = zoo("sample", "dcgan-mnist", "-n", "20000", "--out", "grid.png")
+    assert r.code == 2 and "write a .npy file" in r.err

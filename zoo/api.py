@@ -9,6 +9,7 @@ zoo.train("dcgan-mnist", out="runs/mine")          # the catalogue's recipe, fro
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -375,15 +376,45 @@ def sample(
         n, torch.Generator().manual_seed(seed), label_tensor, inputs, dict(options or {})
     )
     loaded.model.check_request(request)
-    if runtime == "onnx":
-        runner = OnnxRunner(onnx_files(loaded), str(dev), threads)
-    else:
-        if loaded.path.suffix == ".onnx":
-            raise UsageError(f"{loaded.path} is an ONNX file: sample it with --runtime onnx")
-        runner = TorchRunner(loaded.model.to(dev).graphs(), dev)
+    runner = _runner(loaded, runtime, dev, threads)
     with torch.inference_mode():
         images = loaded.model.sample(request, runner)
     return Samples(images, label_tensor, runner.provider)
+
+
+def _runner(loaded: Loaded, runtime: str, dev: torch.device, threads: int) -> Any:
+    if runtime == "onnx":
+        return OnnxRunner(onnx_files(loaded), str(dev), threads)
+    if loaded.path.suffix == ".onnx":
+        raise UsageError(f"{loaded.path} is an ONNX file: sample it with --runtime onnx")
+    return TorchRunner(loaded.model.to(dev).graphs(), dev)
+
+
+def sample_stream(
+    source: str | Path,
+    n: int,
+    *,
+    seed: int = 0,
+    chunk: int = 1024,
+    runtime: str = "auto",
+    device: str = "auto",
+    threads: int = 0,
+    loaded: Loaded | None = None,
+) -> Iterator[Samples]:
+    """``n`` images in chunks of ``chunk``, drawn from one seeded generator and one runner,
+    so memory stays bounded by the chunk however large ``n`` is."""
+    if n <= 0 or chunk <= 0:
+        raise UsageError(f"-n must be positive (got {n})")
+    dev = resolve_device(device)
+    loaded = loaded or load(source, "cpu")
+    runtime = pick_runtime(runtime, loaded)
+    generator = torch.Generator().manual_seed(seed)
+    loaded.model.check_request(SampleRequest(min(n, chunk), generator))
+    runner = _runner(loaded, runtime, dev, threads)
+    for start in range(0, n, chunk):
+        request = SampleRequest(min(chunk, n - start), generator)
+        with torch.inference_mode():
+            yield Samples(loaded.model.sample(request, runner), None, runner.provider)
 
 
 def export_model(loaded: Loaded, fmt: str, out: str | Path) -> list[Path]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,43 @@ from zoo.errors import UsageError
 from zoo.files import atomic_path
 
 OUTPUT_SUFFIXES = (".png", ".npy", ".npz")
+# a grid or an .npz is built in memory; past these, write .npy (streamed in chunks)
+MAX_GRID, MAX_NPZ = 10_000, 200_000
+
+
+def check_size(path: Path, n: int) -> None:
+    """Refuse what only .npy can hold, before anything is sampled."""
+    suffix = path.suffix.lower()
+    limit = {".png": MAX_GRID, ".npz": MAX_NPZ}.get(suffix)
+    if limit is not None and n > limit:
+        raise UsageError(
+            f"-n {n:,} is too many for one {suffix} (at most {limit:,}); write a .npy file, "
+            "which is streamed to disk"
+        )
+
+
+def write_npy_stream(
+    path: Path, n: int, shape: tuple[int, int, int], chunks: Iterable[torch.Tensor]
+) -> None:
+    """``n`` uint8 images (NCHW) to a .npy file chunk by chunk, in constant memory; refuses
+    at once what the disk cannot hold."""
+    need = n * math.prod(shape)
+    folder = path.parent if str(path.parent) else Path(".")
+    free = shutil.disk_usage(folder if folder.exists() else Path(".")).free
+    if need > free:
+        raise UsageError(
+            f"{n:,} images of {shape[0]}x{shape[1]}x{shape[2]} need {need / 2**30:,.1f} GiB but "
+            f"{folder} has {free / 2**30:,.1f} GiB free; lower -n"
+        )
+    with atomic_path(path) as tmp:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, *shape))
+        done = 0
+        for images in chunks:
+            data = to_uint8(images).numpy()
+            array[done : done + len(data)] = data
+            done += len(data)
+        array.flush()
+        del array
 
 
 def grid(images: torch.Tensor, nrow: int = 0, padding: int = 2) -> np.ndarray:

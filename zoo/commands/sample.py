@@ -77,13 +77,29 @@ def sample_cmd(
     from zoo import api
     from zoo.commands.common import parse_labels
     from zoo.errors import UsageError
-    from zoo.images import check_output, load_inputs, save_samples
+    from zoo.images import check_output, check_size, load_inputs, save_samples, write_npy_stream
 
     check_output(out)
     if n <= 0:
         raise UsageError(f"-n must be positive (got {n})")
+    check_size(out, n * (len(labels) or 1))
     loaded = api.load(source, "cpu")
     spec = loaded.model.spec
+    if out.suffix.lower() == ".npy" and not (labels or inputs or interpolate or direction):
+        shape = (spec.channels, spec.size, spec.size)
+        stream = api.sample_stream(
+            source, n, seed=seed, runtime=runtime, device=device, threads=threads, loaded=loaded
+        )
+        providers: list[str] = []
+
+        def chunks():
+            for part in stream:
+                providers.append(part.provider)
+                yield part.images
+
+        write_npy_stream(out, n, shape, chunks())
+        click.echo(f"wrote {n} images to {out} ({providers[0]}; {loaded.origin})")
+        return
     label_list = parse_labels(labels, spec.num_classes) if labels else None
     if label_list is not None:  # n images per label, one row each
         nrow = nrow or n
