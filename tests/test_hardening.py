@@ -140,3 +140,38 @@ def test_progress_lines_when_not_on_a_terminal(tmp_path, capsys):
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("zoo: step")]
     assert len(lines) == 20 and lines[-1].startswith("zoo: step 40/40 (100%)")
     assert "steps/s, ETA" in lines[0] and "d_loss" in lines[0]
+
+
+FILE_LIMIT = """
+import resource, signal, sys
+from pathlib import Path
+import zoo.api as api
+from zoo.errors import ZooError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+run = Path(sys.argv[1])
+tiny = {"g_hidden": [16], "d_hidden": [16], "nz": 4, "sample_every": 100, "log_every": 1,
+        "checkpoint_every": 2}
+api.train("gan", data="digits", out=run, steps=2, overrides=tiny, progress=False)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))  # a checkpoint needs more
+try:
+    api.train("gan", out=run, steps=4, resume=True, progress=False)
+except ZooError as exc:
+    print(exc)
+"""
+
+
+def test_a_full_disk_names_the_file_and_the_intact_checkpoint(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", FILE_LIMIT, str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    message = out.stdout.strip()
+    assert "cannot write the checkpoint of step 4" in message, out.stderr
+    assert "file too large" in message or "refused the write" in message
+    assert "the last good checkpoint (step-00000002) is intact" in message
+    assert "continue with --resume" in message
+    names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert names == ["step-00000002"]  # nothing half-written left beside it

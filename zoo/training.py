@@ -90,6 +90,20 @@ def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+def write_failure(exc: BaseException) -> str:
+    """Why a write failed, in words: safetensors and torch wrap the OS error in their own."""
+    text = str(exc)
+    codes = {28: "no space left on device", 27: "file too large for the file-size limit"}
+    if isinstance(exc, OSError) and exc.errno in codes:
+        return codes[exc.errno]
+    for code, words in codes.items():
+        if f"os error {code}" in text or f"code: {code}" in text:
+            return words
+    if "inline_container" in text or "file write failed" in text:
+        return "the disk refused the write (full, or a file-size limit)"
+    return text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+
+
 def non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
     """The name of the first floating tensor holding NaN or Inf, or None."""
     for name, t in tensors.items():
@@ -303,9 +317,17 @@ class Trainer:
         }
         if self.batches_b is not None:
             state["batches_b"] = self.batches_b.state_dict()
-        return save_checkpoint(
-            self.run_dir, self.model, self.info, state, self.settings.keep_checkpoints
-        )
+        try:
+            return save_checkpoint(
+                self.run_dir, self.model, self.info, state, self.settings.keep_checkpoints
+            )
+        except Exception as exc:  # OSError, SafetensorError, torch's inline_container errors
+            last = latest_checkpoint(self.run_dir)
+            kept = f"the last good checkpoint ({last.name}) is intact" if last else "none was kept"
+            raise ZooError(
+                f"cannot write the checkpoint of step {self.step} in {self.run_dir / 'checkpoints'}"
+                f" ({write_failure(exc)}); {kept}; free space, then continue with --resume"
+            ) from exc
 
     def preview(self) -> None:
         """A sample grid from fixed noise, so grids across steps are comparable."""
