@@ -173,3 +173,20 @@ def test_large_n_streams_to_npy_and_refuses_what_cannot_fit(zoo, tmp_path):
     assert r.code == 2 and "GiB free; lower -n" in r.err and not (tmp_path / "huge.npy").exists()
     r = zoo("sample", "dcgan-mnist", "-n", "20000", "--out", "grid.png")
     assert r.code == 2 and "write a .npy file" in r.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sample", "dcgan-mnist", "--seed", "99999999999999999999"], "--seed"),
+        (["sample", "cgan-mnist", "--label", "99999999999999999999"], "is out of range"),
+        (["sample", "dcgan-mnist", "--label", "3"], "not conditional: drop --label"),
+        (["train", "gan-mnist", "--set", "lr=inf"], "it must be finite"),
+        (["train", "gan-mnist", "--set", "lr=nan"], "it must be finite"),
+        (["train", "gan-mnist", "--set", "steps=99999999999999999999"], "expected int"),
+    ],
+)
+def test_out_of_range_values_are_one_line_errors(zoo, args, message):
+    r = zoo(*args)
+    assert r.code == 2 and message in r.err and "unexpected" not in r.err
+    assert r.err.strip().splitlines()[-1].startswith("Error: ") and "Traceback" not in r.err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -55,10 +56,12 @@ def coerce(key: str, value: Any, default: Any, where: str) -> Any:
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**62
     elif isinstance(default, float):
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         value = float(value) if ok else value
+        if ok and not math.isfinite(value):
+            raise UsageError(f"bad value {value} for {key!r} in {where}: it must be finite")
     elif isinstance(default, tuple):  # fixed-length pairs such as Adam's betas
         ok = isinstance(value, list | tuple) and len(value) == len(default)
         if ok:
@@ -71,6 +74,8 @@ def coerce(key: str, value: Any, default: Any, where: str) -> Any:
             value = [coerce(f"{key}[{i}]", v, default[0], where) for i, v in enumerate(value)]
     else:
         ok = isinstance(value, type(default))
+        if ok and isinstance(value, str) and ("\n" in value or "\r" in value):
+            raise UsageError(f"bad value for {key!r} in {where}: one line, please")
     if not ok:
         raise UsageError(
             f"bad value {value!r} for {key!r} in {where}: expected "

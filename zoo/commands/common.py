@@ -46,6 +46,8 @@ def table(rows: list[list[str]], headers: list[str]) -> None:
 
 def parse_labels(values: tuple[str, ...], num_classes: int) -> list[int]:
     """``("7",)``, ``("0,1,2",)`` or ``("all",)`` -> class indices."""
+    if num_classes == 0:
+        raise UsageError("this model has no classes: drop --label")
     labels: list[int] = []
     for value in values:
         for part in value.split(","):
@@ -53,7 +55,13 @@ def parse_labels(values: tuple[str, ...], num_classes: int) -> list[int]:
             if part == "all":
                 labels += range(num_classes)
             elif part.lstrip("-").isdigit():
-                labels.append(int(part))
+                label = int(part)
+                if not 0 <= label < num_classes:
+                    raise UsageError(
+                        f"label {part[:20]} is out of range: this model has classes "
+                        f"0..{num_classes - 1}"
+                    )
+                labels.append(label)
             else:
                 raise UsageError(f"bad --label {part!r}: use integers, a comma list or 'all'")
     return labels

@@ -40,7 +40,7 @@ def _train_classifier(data: str | None, out: Path | None, seed: int) -> None:
 @click.option(
     "-n", "n", type=int, default=1000, show_default=True, help="Generated images to score."
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
 @runtime_option
 @click.option("--device", default="cpu", show_default=True, help="Where the model samples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

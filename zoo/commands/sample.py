@@ -32,7 +32,7 @@ def _held_out_inputs(data: str, spec, direction: str | None, n: int):
     show_default=True,
     help="Number of images (per label with --label).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
 @click.option(
     "--out",
     type=click.Path(path_type=Path),

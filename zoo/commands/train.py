@@ -37,7 +37,11 @@ import click
     type=click.Choice(["auto", "fp32", "bf16"]),
     help="auto: bf16 on CUDA.",
 )
-@click.option("--seed", type=int, help="Random seed [0]; a resumed run keeps its own.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    help="Random seed [0]; a resumed run keeps its own.",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train_cmd(
