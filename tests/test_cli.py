@@ -190,3 +190,21 @@ def test_out_of_range_values_are_one_line_errors(zoo, args, message):
     r = zoo(*args)
     assert r.code == 2 and message in r.err and "unexpected" not in r.err
     assert r.err.strip().splitlines()[-1].startswith("Error: ") and "Traceback" not in r.err
+
+
+def test_a_huge_input_image_is_refused_before_decoding(zoo, tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    # a 20,000 x 20,000 grey PNG header (400 megapixels) with no pixel data behind it
+    header = struct.pack(">IIBBBBB", 20_000, 20_000, 8, 0, 0, 0, 0)
+    (tmp_path / "bomb.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+    )
+    r = zoo("sample", "dcgan-mnist", "--input", str(tmp_path / "bomb.png"), "--out", "r.png")
+    assert r.code == 2 and "20000x20000 pixels, over zoo's limit of 50 megapixels" in r.err

@@ -165,6 +165,9 @@ def list_images(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
+MAX_PIXELS = 50_000_000  # inputs are resized to a model's few dozen pixels anyway
+
+
 def read_images(paths: list[Path], channels: int = 0, size: int = 0) -> np.ndarray:
     """Decode images to one uint8 (N, C, H, W) array.
 
@@ -181,6 +184,11 @@ def read_images(paths: list[Path], channels: int = 0, size: int = 0) -> np.ndarr
     for p in paths:
         try:
             with Image.open(p) as im:
+                if im.width * im.height > MAX_PIXELS:  # checked from the header, before decoding
+                    raise UsageError(
+                        f"{p} is {im.width}x{im.height} pixels, over zoo's limit of "
+                        f"{MAX_PIXELS // 10**6} megapixels for an input image; shrink it first"
+                    )
                 im = im.convert(mode)
                 if size:
                     side = min(im.size)
@@ -188,7 +196,7 @@ def read_images(paths: list[Path], channels: int = 0, size: int = 0) -> np.ndarr
                     im = im.crop((left, top, left + side, top + side))
                     im = im.resize((size, size), Image.Resampling.LANCZOS)
                 arrays.append(np.asarray(im))
-        except (UnidentifiedImageError, OSError) as exc:
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
             raise UsageError(f"cannot read image {p}: {exc}") from None
     shapes = sorted({a.shape[:2] for a in arrays})
     if len(shapes) > 1:
