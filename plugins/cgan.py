@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from zoo.model import Batch
-from zoo.plugins.dcgan import Discriminator, Generator, init_weights
+from zoo.plugins.dcgan import DCGAN, Discriminator, Generator, init_weights
 from zoo.plugins.gan import GAN, adversarial_step
 
 
@@ -51,18 +51,8 @@ class CGAN(GAN):
     """The GAN's objective and optimisers (plugins/gan.py), conditioned on class labels."""
 
     conditional = True
-    defaults = {
-        "nz": 100,
-        "embed_dim": 10,
-        "ngf": 64,
-        "ndf": 64,
-        "lr": 2e-4,
-        "beta1": 0.5,
-        "beta2": 0.999,
-        "ema_decay": 0.0,
-        "augment": "",
-    }
-    train_defaults = {"batch_size": 64, "image_size": 32}
+    defaults = {**DCGAN.defaults, "embed_dim": 10}  # DCGAN's networks, plus the embedding
+    train_defaults = DCGAN.train_defaults
 
     def networks(self) -> tuple[nn.Module, nn.Module]:
         c, spec, n = self.config, self.spec, self.spec.num_classes
