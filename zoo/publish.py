@@ -256,7 +256,15 @@ def _toml_value(value: Any) -> str:
 
 
 def record(catalogue: Path, name: str, weights: dict[str, Any]) -> None:
-    """Write ``[models.NAME.weights]`` into the catalogue's generated block, keeping others."""
+    """Write ``[models.NAME.weights]`` into the catalogue's generated block, keeping others
+    (under a lock: models are often published side by side)."""
+    from filelock import FileLock
+
+    with FileLock(str(catalogue.with_name(f".{catalogue.name}.lock"))):
+        _record(catalogue, name, weights)
+
+
+def _record(catalogue: Path, name: str, weights: dict[str, Any]) -> None:
     text = catalogue.read_text(encoding="utf-8")
     head, _, block = text.partition(BLOCK)
     tables = tomllib.loads(block).get("models", {}) if block else {}
