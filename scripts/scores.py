@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         "# Scores",
         "",
         "The pretrained weights that ship with zoo, each scored by `zoo eval NAME` (the "
-        "protocol below); regenerate with `python scripts/scores.py`.",
+        "protocol below), with those of installed plugins (lsgan-mnist: `zoo install "
+        "./examples/zoo-lsgan`); regenerate with `python scripts/scores.py`.",
         "",
         f"Protocol: N = {args.n} samples (seed {args.seed}) against the reference set, the "
         f"{reference}, in the features of {clf.describe()}. FLD is the Frechet distance in "
