@@ -24,6 +24,7 @@ from zoo.download import (
     copy_verified,
     fetch,
     offline,
+    sha256_file,
     weights_dir,
 )
 from zoo.errors import UsageError, ZooError
@@ -127,8 +128,6 @@ def _from_url(url: str, options: DownloadOptions | None) -> Resolved:
             return Resolved(dest, f"weights from {url} (cached)")
         dest.unlink()
     fetch(url, dest, sha256=None, size=None, label=name, options=options)
-    from zoo.download import sha256_file
-
     stamp.write_text(sha256_file(dest) + "\n")
     return Resolved(dest, f"weights downloaded from {url}")
 

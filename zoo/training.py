@@ -112,11 +112,18 @@ def non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
+def last_good(run_dir: Path) -> str:
+    """What a failed run leaves to resume from, for its error message."""
+    last = latest_checkpoint(run_dir)
+    return (
+        f"the last good checkpoint ({last.name}) is intact" if last else "no checkpoint was written"
+    )
+
+
 def _check_finite(means: dict[str, float], step: int, run_dir: Path) -> None:
     bad = {k: v for k, v in means.items() if not math.isfinite(v)}
     if bad:
-        last = latest_checkpoint(run_dir)
-        kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+        kept = last_good(run_dir)
         name, value = next(iter(bad.items()))
         raise ZooError(
             f"loss {name!r} became {value} by step {step}; training stopped and {kept}; "
@@ -302,8 +309,7 @@ class Trainer:
         """A checkpoint of the current step; non-finite weights are never written."""
         bad = non_finite(self.model.state_dict())
         if bad:
-            last = latest_checkpoint(self.run_dir)
-            kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
+            kept = last_good(self.run_dir)
             raise ZooError(
                 f"weight {bad!r} is not finite at step {self.step}; training stopped and {kept}; "
                 "start a new run with a lower learning rate (--set lr=...) or another --seed"
@@ -322,8 +328,7 @@ class Trainer:
                 self.run_dir, self.model, self.info, state, self.settings.keep_checkpoints
             )
         except Exception as exc:  # OSError, SafetensorError, torch's inline_container errors
-            last = latest_checkpoint(self.run_dir)
-            kept = f"the last good checkpoint ({last.name}) is intact" if last else "none was kept"
+            kept = last_good(self.run_dir)
             raise ZooError(
                 f"cannot write the checkpoint of step {self.step} in {self.run_dir / 'checkpoints'}"
                 f" ({write_failure(exc)}); {kept}; free space, then continue with --resume"
