@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zoo.errors import UsageError, ZooError
+from zoo.errors import ZooError
 from zoo.files import atomic_path
 from zoo.model import FORMAT_KEY, FORMAT_VERSION, GenerativeModel, Graph, ModelInfo
 from zoo.runtime import onnx_session
@@ -108,8 +108,6 @@ def _validate(name: str, g: Graph, path: Path) -> None:
 
 
 def export(model: GenerativeModel, out: Path, info: ModelInfo) -> list[Path]:
-    if out.suffix != ".onnx":
-        raise UsageError(f"--out {out} should end in .onnx")
     graphs = model.graphs()
     files = {
         name: out if len(graphs) == 1 else out.with_name(f"{out.stem}.{name}.onnx")

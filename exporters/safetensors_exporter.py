@@ -6,13 +6,10 @@ import json
 from pathlib import Path
 
 from zoo.checkpoint import save_weights
-from zoo.errors import UsageError
 from zoo.model import GenerativeModel, ModelInfo
 
 
 def export(model: GenerativeModel, out: Path, info: ModelInfo) -> list[Path]:
-    if out.suffix != ".safetensors":
-        raise UsageError(f"--out {out} should end in .safetensors")
     io = {
         name: {"inputs": {k: list(v.shape[1:]) for k, v in g.example.items()}, "outputs": g.outputs}
         for name, g in model.graphs().items()

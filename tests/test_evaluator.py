@@ -143,3 +143,22 @@ def test_non_digit_data_needs_its_own_classifier(tmp_path, colour_folder, capsys
     report = evaluate(run, 10, classifier=out)
     assert report.reference == f"held-out split of {colour_folder} (4 images)"
     assert np.isfinite(report.metrics["fld"]) and set(report.anchors) >= {"train"}
+    # retraining replaces the classifier and its record: both are zoo's own
+    assert CliRunner().invoke(cli, args).exit_code == 0
+
+
+def test_train_classifier_never_overwrites_other_files(tmp_path, zoo):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text('{"seed": 1}')
+    result = zoo(
+        "eval", "--train-classifier", "--data", "digits", "--out", str(run / "config.safetensors")
+    )
+    assert result.code == 2 and "config.json exists and is not a classifier record" in result.err
+    assert (run / "config.json").read_text() == '{"seed": 1}'
+    (run / "weights.safetensors").write_bytes(b"not a classifier")
+    result = zoo(
+        "eval", "--train-classifier", "--data", "digits", "--out", str(run / "weights.safetensors")
+    )
+    assert result.code == 2 and "is not an evaluation classifier" in result.err
+    assert (run / "weights.safetensors").read_bytes() == b"not a classifier"

@@ -13,6 +13,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -385,3 +386,107 @@ def test_a_plugin_cannot_replace_a_builtin(monkeypatch: pytest.MonkeyPatch) -> N
     assert "family 'gan' of" in impostor.error and "the built-in is kept" in impostor.error
     assert "model 'dcgan-mnist'" in impostor.error
     assert impostor.families == [] and impostor.catalogue == []
+
+
+# -- plugin code that misbehaves ---------------------------------------------------------------
+
+EXITS_AT_IMPORT = "import sys\nsys.exit(0)\n"
+HANGS_AT_IMPORT = "import time\ntime.sleep(1.0)\n" + GOOD
+ESCAPES = """
+from zoo import CatalogueEntry, hookimpl
+
+@hookimpl
+def register_catalogue(register):
+    register(CatalogueEntry("sly-model", "gan", "mnist-5k", summary="\\x1b[2J\\x1b[31mred\\rover"))
+"""
+
+
+def test_a_plugin_that_exits_at_import_cannot_end_every_command(site: Path) -> None:
+    write_dist(
+        site, "exit-dist", {"quitter": "quitter_plugin"}, {"quitter_plugin": EXITS_AT_IMPORT}
+    )
+    result = zoo_cli(site, "list")
+    assert result.returncode == 0 and "dcgan-mnist" in result.stdout
+    assert "plugin 'quitter' (exit-dist) failed to load: SystemExit: 0" in result.stderr
+
+
+def test_slow_plugin_import_is_named(site: Path, monkeypatch, capsys) -> None:
+    import zoo.registry
+
+    monkeypatch.setattr(zoo.registry, "SLOW_SECONDS", 0.2)
+    write_dist(site, "slow-dist", {"slow": "slow_plugin"}, {"slow_plugin": HANGS_AT_IMPORT})
+    build_registry()
+    assert "loading plugin 'slow' (slow-dist 1.0) is taking a while" in capsys.readouterr().err
+
+
+def test_plugin_text_cannot_drive_the_terminal(site: Path) -> None:
+    write_dist(site, "sly-dist", {"sly": "sly_plugin"}, {"sly_plugin": ESCAPES})
+    result = zoo_cli(site, "list")
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if "sly-model" in line)
+    assert "\x1b" not in result.stdout and "\r" not in result.stdout
+    assert "\\x1b[31mred\\rover" in line
+
+
+def _exporter_plugin(target: str) -> Any:
+    class Exporters:
+        @hookimpl
+        def register_exporters(self, register):
+            register(ExporterSpec("bad", "misbehaves", ".bad", target))
+
+    return Exporters()
+
+
+BAD_EXPORTERS = """
+import sys
+from pathlib import Path
+from typing import Any
+
+def exits(model, out, info):
+    out.write_bytes(b"half")
+    raise SystemExit(3)
+
+def raises(model, out, info):
+    out.write_bytes(b"half")
+    raise RuntimeError("boom")
+
+def lies(model, out, info):
+    return [out]
+
+def elsewhere(model, out, info):
+    other = Path.cwd() / "elsewhere.bad"
+    other.write_bytes(b"x")
+    return [other]
+"""
+
+
+@pytest.mark.parametrize(
+    ("function", "message"),
+    [
+        ("exits", "failed: SystemExit: 3; nothing was written"),
+        ("raises", "failed: RuntimeError: boom; nothing was written"),
+        ("lies", "reported model.bad but did not write it beside --out"),
+        ("elsewhere", "reported elsewhere.bad but did not write it beside --out"),
+    ],
+)
+def test_a_failing_exporter_is_named_and_leaves_nothing(
+    site: Path, zoo, function: str, message: str
+) -> None:
+    (site / "bad_exporters.py").write_text(BAD_EXPORTERS)
+    set_registry(
+        build_registry(extra=[(_exporter_plugin(f"bad_exporters:{function}"), record("b"))])
+    )
+    out = Path("out")
+    out.mkdir()
+    (out / "model.bad").write_bytes(b"an earlier export")
+    result = zoo("export", "gan-mnist", "--format", "bad", "--out", "out/model.bad")
+    assert result.code == 1
+    assert f"exporter 'bad' of plugin 'b' (demo-dist 1.0) {message}" in result.err
+    assert sorted(p.name for p in out.iterdir()) == ["model.bad"]  # no staging folder left
+    assert (out / "model.bad").read_bytes() == b"an earlier export"  # nothing replaced
+
+
+def test_export_checks_the_formats_suffix(zoo) -> None:
+    result = zoo("export", "gan-mnist", "--format", "safetensors", "--out", "g.onnx")
+    assert result.code == 2
+    assert "--out g.onnx should end in .safetensors for --format safetensors" in result.err

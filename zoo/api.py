@@ -9,6 +9,7 @@ zoo.train("dcgan-mnist", out="runs/mine")          # the catalogue's recipe, fro
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,9 @@ from zoo import __version__
 from zoo.checkpoint import load_weights, read_info
 from zoo.data import load_dataset
 from zoo.errors import UsageError, ZooError
+from zoo.files import staging_dir
 from zoo.model import GenerativeModel, ModelInfo, SampleRequest, check_family_class
-from zoo.registry import get_registry
+from zoo.registry import PLUGIN_FAULTS, PluginError, get_registry
 from zoo.runtime import OnnxRunner, TorchRunner, resolve_device
 from zoo.settings import TrainSettings, merge, split_overrides
 from zoo.sources import resolve as resolve_source
@@ -418,12 +420,40 @@ def sample_stream(
 
 
 def export_model(loaded: Loaded, fmt: str, out: str | Path) -> list[Path]:
-    spec = get_registry().exporter(fmt)
+    """Run exporter ``fmt`` into a staging folder beside ``out`` and move what it reports
+    into place: a failed exporter leaves nothing behind and replaces nothing."""
+    registry = get_registry()
+    spec = registry.exporter(fmt)
     exporter = import_target(spec.target)
+    out = Path(out)
     if loaded.path.suffix == ".onnx":
         raise UsageError(f"{loaded.path} is already an export; export from its run or weights")
+    if spec.suffix and out.suffix != spec.suffix:
+        raise UsageError(f"--out {out} should end in {spec.suffix} for --format {fmt}")
+    record = registry.plugin_of("exporter", fmt)
+    who = f"exporter {fmt!r} of {record.origin() if record else 'an unknown plugin'}"
     loaded.model.to("cpu").eval()
-    return list(exporter(loaded.model, Path(out), loaded.info))
+    with staging_dir(out) as stage:
+        try:
+            written = [Path(p) for p in exporter(loaded.model, stage / out.name, loaded.info)]
+        except ZooError:
+            raise
+        except PLUGIN_FAULTS as exc:
+            raise PluginError(
+                f"{who} failed: {type(exc).__name__}: {exc}; nothing was written"
+            ) from exc
+        if not written:
+            raise PluginError(f"{who} reported no files; nothing was written")
+        for path in written:
+            if path.resolve().parent != stage.resolve() or not path.exists():
+                raise PluginError(
+                    f"{who} reported {path.name} but did not write it beside --out; "
+                    "nothing was written"
+                )
+        final = [out.parent / path.name for path in written]
+        for path, target in zip(written, final):
+            os.replace(path, target)
+    return final
 
 
 def export(source: str | Path, fmt: str, out: str | Path) -> list[Path]:

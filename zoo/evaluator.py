@@ -211,6 +211,7 @@ def train_classifier(
     out = Path(out)
     if out.suffix != ".safetensors":
         raise UsageError(f"--out {out}: the classifier is written as a .safetensors file")
+    _check_replaceable(out)
     ds = load_dataset(data, image_size=SIZE)
     if ds.train.labels is None or not ds.classes:
         raise UsageError(
@@ -249,6 +250,32 @@ def train_classifier(
     }
     write_text(sidecar_path(out), json.dumps({"sha256": sha256(out), **sidecar}, indent=2) + "\n")
     return Classifier(net.eval(), meta, out)
+
+
+def _check_replaceable(out: Path) -> None:
+    """Refuse to overwrite ``out`` or its sidecar unless they are a classifier and its
+    record: ``--out run/config.safetensors`` must not replace the run's config.json."""
+    side = sidecar_path(out)
+    if out.exists():
+        try:
+            with safe_open(str(out), framework="pt") as f:
+                ours = (f.metadata() or {}).get("zoo.kind") == KIND
+        except (SafetensorError, OSError):
+            ours = False
+        if not ours:
+            raise UsageError(
+                f"{out} exists and is not an evaluation classifier; choose another --out"
+            )
+    if side.exists():
+        try:
+            ours = {"sha256", "held_out_accuracy"} <= set(json.loads(side.read_text()))
+        except (ValueError, TypeError, OSError):
+            ours = False
+        if not ours:
+            raise UsageError(
+                f"{side} exists and is not a classifier record (it would be replaced by "
+                f"{out.name}'s); choose another --out"
+            )
 
 
 def sha256(path: Path) -> str:

@@ -48,6 +48,19 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def staging_dir(beside: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory beside ``beside`` (same file system, so its files can be
+    renamed into place); it is removed afterwards with whatever is left in it."""
+    parent = Path(beside).parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{Path(beside).name}.", suffix=".tmp", dir=parent))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

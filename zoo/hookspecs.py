@@ -48,8 +48,10 @@ def register_exporters(register: Callable[[ExporterSpec], None]) -> None:
 
     Call ``register(ExporterSpec(name, summary, suffix, target))``. ``target`` is an import
     path to a callable ``export(model, out: Path, info: ModelInfo) -> list[Path]`` that writes
-    the files and returns their paths; it must raise `zoo.errors.ZooError` when the result
-    does not validate.
+    ``out`` (and any sibling files, in ``out``'s folder) and returns the paths it wrote; it
+    must raise `zoo.errors.ZooError` when the result does not validate. zoo checks that
+    ``out`` ends in ``suffix``, runs the exporter in a staging folder and moves the files it
+    returns into place only when it succeeds.
     """
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -24,12 +26,24 @@ import pluggy
 from zoo import hookspecs
 from zoo.catalogue import builtin_catalogue, validate_entry
 from zoo.errors import UsageError, ZooError
-from zoo.specs import NAME_RE, CatalogueEntry, ExporterSpec, FamilySpec, import_target
+from zoo.specs import (
+    NAME_RE,
+    CatalogueEntry,
+    ExporterSpec,
+    FamilySpec,
+    import_target,
+    printable,
+    printable_fields,
+)
 
 if TYPE_CHECKING:
     import click
 
 GROUP = "zoo"
+# what plugin code may raise and zoo contains, naming the plugin: anything but Ctrl-C, so a
+# plugin that calls sys.exit() cannot end every command silently
+PLUGIN_FAULTS = (Exception, SystemExit)
+SLOW_SECONDS = 3.0  # plugin code running longer than this gets a line saying which plugin
 BUILTIN_DIST = "zoo-gen"
 HOOKS = ("register_families", "register_exporters", "register_catalogue")
 COMMANDS_HOOK = "register_commands"  # needs the CLI, so it runs later: Registry.commands
@@ -127,7 +141,7 @@ class Registry:
                 check_family_class(target, spec.name)
             elif not callable(target):
                 raise ZooError(f"exporter {spec.name!r}: {spec.target!r} is not callable")
-        except Exception as exc:  # a plugin's module may raise anything while importing
+        except PLUGIN_FAULTS as exc:  # a plugin's module may raise anything while importing
             message = str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
             record = self.plugin_of(kind, spec.name)
             origin = record.origin() if record else "unknown plugin"
@@ -171,7 +185,7 @@ class Registry:
             group = click.Group()
             try:
                 hook(cli=group)
-            except Exception as exc:
+            except PLUGIN_FAULTS as exc:
                 record.fail(f"{COMMANDS_HOOK} raised {type(exc).__name__}: {exc}")
                 self._problem(f"{record.origin()} failed: {record.error}", exc)
                 continue
@@ -208,7 +222,7 @@ class Registry:
         if self.strict:
             raise PluginError(message) from exc
         self.problems.append(message)
-        print(f"zoo: warning: {message}", file=sys.stderr)
+        print(f"zoo: warning: {printable(message)}", file=sys.stderr)
 
     def _claim(self, kind: str, name: str, record: PluginRecord) -> bool:
         owner = self._owners.get((kind, name))
@@ -238,6 +252,28 @@ class Registry:
             "uninstall one of them"
         )
         return False
+
+
+@contextmanager
+def slow_warning(what: str) -> Iterator[None]:
+    """Say on stderr what is still running after SLOW_SECONDS, so a plugin that hangs at
+    import does not hang `zoo --help` without a hint."""
+
+    def warn() -> None:
+        print(
+            f"zoo: {printable(what)} is taking a while (over {SLOW_SECONDS:g} s); "
+            "ZOO_PLUGINS=NAME,... loads only the plugins named",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    timer = threading.Timer(SLOW_SECONDS, warn)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:
@@ -274,17 +310,18 @@ def _recorders(registry: Registry, record: PluginRecord) -> dict[str, Callable[[
 
     def family(spec: FamilySpec) -> None:
         if check_name("family", spec, FamilySpec):
-            registry.families[spec.name] = spec
+            registry.families[spec.name] = printable_fields(spec)
             record.families.append(spec.name)
 
     def exporter(spec: ExporterSpec) -> None:
         if check_name("exporter", spec, ExporterSpec):
-            registry.exporters[spec.name] = spec
+            registry.exporters[spec.name] = printable_fields(spec)
             record.exporters.append(spec.name)
 
     def model(entry: CatalogueEntry) -> None:
         if not check_name("model", entry, CatalogueEntry):
             return
+        entry = printable_fields(entry)
         try:
             validate_entry(entry)
         except UsageError as exc:
@@ -351,14 +388,15 @@ def _run_hooks(registry: Registry, pm: pluggy.PluginManager, records: dict[str, 
             # pluggy lets an implementation take fewer arguments than its spec
             register = _recorders(registry, record)[hook_name]
             try:
-                returned = impl.function(**({"register": register} if impl.argnames else {}))
+                with slow_warning(f"{hook_name} of {record.origin()}"):
+                    returned = impl.function(**({"register": register} if impl.argnames else {}))
                 if returned is not None:
                     raise TypeError(
                         f"returned {type(returned).__name__} instead of calling register(...)"
                     )
             except PluginError:
                 raise
-            except Exception as exc:
+            except PLUGIN_FAULTS as exc:
                 message = f"{hook_name} raised {type(exc).__name__}: {exc}"
                 record.fail(message)
                 registry._problem(
@@ -401,15 +439,16 @@ def build_registry(
         if wanted is not None and ep.name not in wanted and dist not in wanted:
             continue
         record = PluginRecord(
-            name=ep.name,
-            distribution=dist,
-            version=ep.dist.version if ep.dist else "",
-            module=ep.value,
+            name=printable(ep.name),
+            distribution=printable(dist),
+            version=printable(ep.dist.version) if ep.dist else "",
+            module=printable(ep.value),
             builtin=dist == BUILTIN_DIST,
         )
         try:
-            plugin = ep.load()
-        except Exception as exc:
+            with slow_warning(f"loading {record.origin()}"):
+                plugin = ep.load()
+        except PLUGIN_FAULTS as exc:
             record.error = f"{type(exc).__name__}: {exc}"
             registry.plugins.append(record)
             registry._problem(f"plugin {ep.name!r} ({dist}) failed to load: {record.error}", exc)

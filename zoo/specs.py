@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
 from dataclasses import dataclass, field
@@ -10,6 +11,29 @@ from typing import Any
 from zoo.errors import ZooError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (ANSI escapes, carriage returns, ...) shown escaped,
+    so text from a plugin or a file cannot rewrite the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def printable_fields(obj: Any) -> Any:
+    """A copy of a spec dataclass with every free-text field made printable (names and
+    targets are validated separately, against NAME_RE and the import syntax)."""
+    changes = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, str) and f.name not in ("name", "target"):
+            changes[f.name] = printable(value)
+        elif isinstance(value, dict):
+            changes[f.name] = {printable(str(k)): v for k, v in value.items()}
+        elif dataclasses.is_dataclass(value):
+            changes[f.name] = printable_fields(value)
+    return dataclasses.replace(obj, **changes)
 
 
 def import_target(target: str) -> Any:

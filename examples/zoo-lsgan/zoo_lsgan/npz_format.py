@@ -31,8 +31,6 @@ def export(model: GenerativeModel, out: Path, info: ModelInfo) -> list[Path]:
 
     from zoo.files import atomic_path
 
-    if out.suffix != ".npz":
-        raise UsageError(f"--out {out} should end in .npz")
     arrays: dict[str, np.ndarray] = {}
     for name, tensor in model.inference_state().items():
         tensor = tensor.detach().cpu()
