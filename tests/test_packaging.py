@@ -116,3 +116,22 @@ def test_sdist_carries_the_weights(tmp_path):
         names = tar.getnames()
     assert any(n.endswith("weights/dcgan-mnist/model.safetensors") for n in names)
     assert any(n.endswith("registry.toml") for n in names)
+
+
+def test_cpu_requirements_swap_only_onnxruntime():
+    """`make ... CPU_ONLY=1` installs these: the project's own requirements (and the dev
+    extra's), with onnxruntime in place of onnxruntime-gpu and nothing else changed."""
+
+    def requirements(*args: str) -> list[str]:
+        script = ROOT / "scripts" / "requirements.py"
+        out = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    default, cpu = requirements("--extra", "dev"), requirements("--cpu", "--extra", "dev")
+    assert [r for r in default if r.startswith("onnxruntime")] == ["onnxruntime-gpu>=1.20"]
+    assert [r for r in cpu if r.startswith("onnxruntime")] == ["onnxruntime>=1.20"]
+    assert [r for r in default if "onnxruntime" not in r] == [
+        r for r in cpu if "onnxruntime" not in r
+    ]
+    assert "pytest>=8" in cpu and "pytest>=8" not in requirements("--cpu")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,41 @@ def test_deploy_snippet_runs_without_zoo(tmp_path):
     assert "running on CPUExecutionProvider" in out.stdout
     images = [np.asarray(Image.open(tmp_path / f"{i}.png")) for i in range(16)]
     assert images[0].shape == (16, 16) and len({im.tobytes() for im in images}) > 1
+
+
+def shell_commands() -> list[str]:
+    """Every `zoo ...` command in the README's ``sh`` blocks, in order, without comments."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", README.read_text(), re.S):
+        for line in block.splitlines():
+            for part in line.split("&&"):
+                words = shlex.split(part, comments=True)
+                if words and words[0] == "zoo":
+                    commands.append(shlex.join(words[1:]))
+    return list(dict.fromkeys(commands))  # each distinct command once
+
+
+# these train for minutes or install packages: their arguments are parsed, not run
+PARSE_ONLY = ("train ", "install ", "sample lsgan-mnist", "export lsgan-mnist")
+
+
+def test_shell_commands_run_as_written(zoo, tmp_path):
+    """A newcomer pasting the README's commands in order: each works (those that train or
+    install are checked for valid arguments only)."""
+    from zoo.cli import cli
+
+    digits = api.sample("dcgan-mnist", n=3, seed=0).images
+    (tmp_path / "digits").mkdir()
+    for i, name in enumerate(["a.png", "b.png", "digits/0.png"]):
+        pixels = ((digits[i, 0] + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+        Image.fromarray(pixels).save(tmp_path / name)
+    commands = shell_commands()
+    assert len(commands) > 20 and "sample dcgan-mnist -n 64 --out grid.png" in commands
+    for command in commands:
+        args = shlex.split(command)
+        if command.startswith(PARSE_ONLY):
+            name, *rest = args
+            cli.get_command(None, name).make_context(name, rest)  # raises on a bad option
+            continue
+        result = zoo(*args)
+        assert result.code == 0, f"zoo {command}: {result.err}"
