@@ -26,21 +26,30 @@ from zoo.plugins.gan import GAN, adversarial_step
 
 class ConditionalGenerator(nn.Module):
     def __init__(
-        self, nz: int, num_classes: int, embed_dim: int, ngf: int, channels: int, size: int
+        self,
+        nz: int,
+        num_classes: int,
+        embed_dim: int,
+        ngf: int,
+        channels: int,
+        size: int,
+        start: int = 0,
     ):
         super().__init__()
         self.embed = nn.Embedding(num_classes, embed_dim)
-        self.net = Generator(nz + embed_dim, ngf, channels, size)
+        self.net = Generator(nz + embed_dim, ngf, channels, size, start)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([z, self.embed(labels)], dim=1))
 
 
 class ConditionalDiscriminator(nn.Module):
-    def __init__(self, num_classes: int, embed_dim: int, ndf: int, channels: int, size: int):
+    def __init__(
+        self, num_classes: int, embed_dim: int, ndf: int, channels: int, size: int, start: int = 0
+    ):
         super().__init__()
         self.embed = nn.Embedding(num_classes, embed_dim)
-        self.net = Discriminator(ndf, channels + embed_dim, size)
+        self.net = Discriminator(ndf, channels + embed_dim, size, start=start)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         y = self.embed(labels)[:, :, None, None].expand(-1, -1, *x.shape[2:])
@@ -52,15 +61,16 @@ class CGAN(GAN):
 
     conditional = True
     defaults = {**DCGAN.defaults, "embed_dim": 10}  # DCGAN's networks, plus the embedding
+    limits = {**GAN.limits, "embed_dim": ">= 1"}
     train_defaults = DCGAN.train_defaults
 
     def networks(self) -> tuple[nn.Module, nn.Module]:
         c, spec, n = self.config, self.spec, self.spec.num_classes
         generator = ConditionalGenerator(
-            c["nz"], n, c["embed_dim"], c["ngf"], spec.channels, spec.size
+            c["nz"], n, c["embed_dim"], c["ngf"], spec.channels, spec.size, c["start"]
         )
         discriminator = ConditionalDiscriminator(
-            n, c["embed_dim"], c["ndf"], spec.channels, spec.size
+            n, c["embed_dim"], c["ndf"], spec.channels, spec.size, c["start"]
         )
         # DCGAN's N(0, 0.02) init for the convolutions; embeddings keep their N(0, 1) init
         return generator.apply(init_weights), discriminator.apply(init_weights)

@@ -166,6 +166,15 @@ class CycleGAN(GenerativeModel):
         "beta1": 0.5,
         "beta2": 0.999,
     }
+    limits = {
+        **{k: ">= 1" for k in ("ngf", "ndf", "blocks", "d_layers")},
+        "lambda_cycle": ">= 0",
+        "lambda_identity": ">= 0",
+        "pool_size": ">= 0",
+        "lr": "> 0",
+        "beta1": "[0, 1)",
+        "beta2": "[0, 1)",
+    }
     train_defaults = {"batch_size": 8}
     domains = 2
     takes_input = True

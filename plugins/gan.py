@@ -10,7 +10,8 @@ the LSGAN example): ``ema_decay`` samples from an exponential moving average of 
 (zoo/latent.py; the gan-mnist recipe uses 0.999, FLD 71 vs 67-103 for the raw G across its
 checkpoints), ``augment`` applies DiffAugment to everything D sees (zoo/augment.py; on
 dcgan-mnist it slowed convergence: FLD 134 vs 102 after 1,500 steps, with EMA, so no recipe
-uses it).
+uses it), ``d_lr`` gives D its own learning rate (TTUR, Heusel et al. 2017) and
+``real_target`` below 1 is one-sided label smoothing (Salimans et al. 2016).
 """
 
 from __future__ import annotations
@@ -63,10 +64,25 @@ class GAN(LatentModel):
         "g_hidden": [256, 512, 1024],
         "d_hidden": [512, 256],
         "lr": 2e-4,
+        "d_lr": 2e-4,  # the discriminator's own learning rate (TTUR when it differs from lr)
         "beta1": 0.5,
         "beta2": 0.999,
+        "real_target": 1.0,  # D's target for real images; 0.9 is one-sided label smoothing
         "ema_decay": 0.0,  # > 0: sample from an EMA of G's weights (zoo/latent.py); 0: off
         "augment": "",  # DiffAugment policies for D's inputs, e.g. "translation,cutout"
+    }
+    limits = {
+        "nz": ">= 1",
+        "g_hidden": ">= 1",
+        "d_hidden": ">= 1",
+        "ngf": ">= 1",  # the convolutional families' widths (dcgan, cgan)
+        "ndf": ">= 1",
+        "lr": "> 0",
+        "d_lr": "> 0",
+        "beta1": "[0, 1)",
+        "beta2": "[0, 1)",
+        "real_target": "(0, 1]",
+        "ema_decay": "[0, 1)",
     }
     train_defaults = {"batch_size": 64}
 
@@ -89,7 +105,7 @@ class GAN(LatentModel):
         return {
             "generator": torch.optim.Adam(self.generator.parameters(), c["lr"], betas=betas),
             "discriminator": torch.optim.Adam(
-                self.discriminator.parameters(), c["lr"], betas=betas
+                self.discriminator.parameters(), c["d_lr"], betas=betas
             ),
         }
 
@@ -111,9 +127,10 @@ def adversarial_step(
     """One discriminator then one generator update, then the generator's EMA if it keeps one.
 
     ``g_inputs`` are the generator's inputs (z, and labels for conditional models).
-    ``loss(output, target)`` scores discriminator outputs against 1 (real) or 0 (fake); the
-    generator's fakes are scored against 1. ``d_args`` are extra discriminator inputs (class
-    labels for conditional models); ``report`` maps outputs to the logged d_real / d_fake.
+    ``loss(output, target)`` scores discriminator outputs against the config's
+    ``real_target`` (real) or 0 (fake); the generator's fakes are scored against 1.
+    ``d_args`` are extra discriminator inputs (class labels for conditional models);
+    ``report`` maps outputs to the logged d_real / d_fake.
     """
     opt, policies = model.optimizers, model.augment
 
@@ -122,7 +139,7 @@ def adversarial_step(
 
     fake = model.generator(*g_inputs)
     real_out, fake_out = d(real), d(fake.detach())
-    d_loss = loss(real_out, 1.0) + loss(fake_out, 0.0)
+    d_loss = loss(real_out, model.config["real_target"]) + loss(fake_out, 0.0)
     opt["discriminator"].zero_grad(set_to_none=True)
     d_loss.backward()
     opt["discriminator"].step()

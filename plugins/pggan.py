@@ -218,6 +218,17 @@ class PGGAN(LatentModel):
         "mbstd_group": 4,
         "ema_decay": 0.999,
     }
+    limits = {
+        **{k: ">= 1" for k in ("nz", "fmap_base", "fmap_max", "fade_steps", "stable_steps")},
+        "lr": "> 0",
+        "beta1": "[0, 1)",
+        "beta2": "[0, 1)",
+        "eps": "> 0",
+        "gp_lambda": ">= 0",
+        "drift": ">= 0",
+        "mbstd_group": ">= 1",
+        "ema_decay": "[0, 1)",
+    }
     # 3500 steps finish growing 4 -> 32 (4 stages); each further doubling needs 1000 more
     train_defaults = {"batch_size": 32, "image_size": 32, "steps": 3500}
 

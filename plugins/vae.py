@@ -89,6 +89,7 @@ class Decoder(nn.Module):
 
 class VAE(GenerativeModel):
     defaults = {"nz": 20, "nf": 32, "hidden": 256, "lr": 1e-3}
+    limits = {"nz": ">= 1", "nf": ">= 1", "hidden": ">= 1", "lr": "> 0"}
     train_defaults = {"batch_size": 128}
     takes_input = True
     sample_options = {"interpolate": ()}  # number of steps between two inputs

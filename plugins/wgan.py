@@ -31,11 +31,11 @@ from zoo.plugins.dcgan import Discriminator, Generator, init_weights
 PENALTIES = ("clip", "gp")
 
 
-def critic(ndf: int, channels: int, size: int, layer_norm: bool) -> nn.Module:
+def critic(ndf: int, channels: int, size: int, layer_norm: bool, start: int = 0) -> nn.Module:
     """DCGAN's discriminator read as a critic (no sigmoid follows). ``layer_norm`` swaps its
     BatchNorm for a per-sample LayerNorm over (C, H, W) (GroupNorm with one group)."""
     norm = (lambda width: nn.GroupNorm(1, width)) if layer_norm else nn.BatchNorm2d
-    return Discriminator(ndf, channels, size, norm)
+    return Discriminator(ndf, channels, size, norm, start)
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -53,6 +53,7 @@ class WGAN(LatentModel):
         "nz": 100,
         "ngf": 64,
         "ndf": 64,
+        "start": 0,  # DCGAN's layout option: 4 starts at 4x4 at every size (plugins/dcgan.py)
         "n_critic": 5,
         # clip: the WGAN reference's constraint, optimiser and critic warm-up bursts
         "clip": 0.01,
@@ -68,6 +69,17 @@ class WGAN(LatentModel):
         "ema_decay": 0.0,  # > 0: sample from an EMA of G's weights (zoo/latent.py); 0: off
         "augment": "",  # DiffAugment policies for the critic's inputs (zoo/augment.py)
     }
+    limits = {
+        **{k: ">= 1" for k in ("nz", "ngf", "ndf", "n_critic", "burst_critic", "burst_every")},
+        "burst_steps": ">= 0",
+        "clip": "> 0",
+        "rmsprop_lr": "> 0",
+        "gp_weight": ">= 0",
+        "adam_lr": "> 0",
+        "beta1": "[0, 1)",
+        "beta2": "[0, 1)",
+        "ema_decay": "[0, 1)",
+    }
     train_defaults = {"batch_size": 64, "image_size": 32}
 
     def __init__(self, config, spec):
@@ -75,8 +87,9 @@ class WGAN(LatentModel):
         if config["penalty"] not in PENALTIES:
             raise UsageError(f"bad penalty {config['penalty']!r}: choose from clip, gp")
         self.gp = config["penalty"] == "gp"
-        self.generator = Generator(config["nz"], config["ngf"], spec.channels, spec.size)
-        self.critic = critic(config["ndf"], spec.channels, spec.size, layer_norm=self.gp)
+        c = config
+        self.generator = Generator(c["nz"], c["ngf"], spec.channels, spec.size, c["start"])
+        self.critic = critic(c["ndf"], spec.channels, spec.size, self.gp, c["start"])
         self.apply(init_weights)
         if config["ema_decay"] > 0:
             self.enable_ema()

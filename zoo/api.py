@@ -83,7 +83,7 @@ def resolve(target: str, data: str | None = None) -> Recipe:
 
 def build(info: ModelInfo) -> GenerativeModel:
     cls = family_class(info.family)
-    config = merge(dict(cls.defaults), info.config, f"the config of {info.family}")
+    config = merge(dict(cls.defaults), info.config, f"the config of {info.family}", cls.limits)
     return cls(config, info.spec)
 
 
@@ -105,20 +105,28 @@ def _plan_new(
 ) -> _Plan:
     """Settings: TrainSettings <- family train_defaults <- recipe <- --set (same for config)."""
     recipe = resolve(target, data)
+    settings, config = recipe_settings(recipe, overrides)
+    return _Plan(
+        recipe.name, recipe.family, recipe.data, config, TrainSettings(**settings), seed, precision
+    )
+
+
+def recipe_settings(
+    recipe: Recipe, overrides: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(training settings, family config): TrainSettings <- the family's train_defaults <-
+    the recipe <- ``overrides`` (`--set`), each layer checked for keys, types and ranges."""
     cls = family_class(recipe.family)
-    train_over, config_over = split_overrides(overrides, cls.defaults)
+    train_over, config_over = split_overrides(overrides or {}, cls.defaults)
     settings = TrainSettings().to_dict()
     for layer, where in (
         (cls.train_defaults, f"train_defaults of {recipe.family}"),
         (recipe.train, f"the recipe of {recipe.name}"),
         (train_over, "--set"),
     ):
-        settings = merge(settings, layer, where)
-    config = merge(dict(cls.defaults), recipe.config, f"the config of {recipe.name}")
-    config = merge(config, config_over, "--set")
-    return _Plan(
-        recipe.name, recipe.family, recipe.data, config, TrainSettings(**settings), seed, precision
-    )
+        settings = merge(settings, layer, where, TrainSettings.limits)
+    config = merge(dict(cls.defaults), recipe.config, f"the config of {recipe.name}", cls.limits)
+    return settings, merge(config, config_over, "--set", cls.limits)
 
 
 def _plan_resume(
@@ -147,7 +155,9 @@ def _plan_resume(
             f"(got {', '.join(sorted(changed)) or '--data'}); for other settings start a new run "
             "with --out DIR"
         )
-    settings = TrainSettings(**merge(info.train["settings"], overrides, "--set"))
+    settings = TrainSettings(
+        **merge(info.train["settings"], overrides, "--set", TrainSettings.limits)
+    )
     if settings.epochs <= 0 and settings.steps <= info.step:
         raise UsageError(
             f"--resume: {run} is already at step {info.step}; pass --steps above {info.step} "
@@ -200,7 +210,6 @@ def train(
     else:
         new_seed = 0 if seed is None else seed
         plan = _plan_new(target, data, overrides, new_seed, resolve_precision(precision, dev))
-    _check_settings(plan.settings)
     s = plan.settings
     dataset = load_dataset(plan.data, image_size=s.image_size, channels=s.channels)
     info = ModelInfo(
@@ -225,14 +234,6 @@ def train(
         if checkpoint is not None:
             trainer.resume(checkpoint)
         return trainer.fit()
-
-
-def _check_settings(s: TrainSettings) -> None:
-    for key in ("steps", "batch_size", "sample_every", "checkpoint_every", "log_every"):
-        if getattr(s, key) <= 0:
-            raise UsageError(f"{key} must be positive (got {getattr(s, key)})")
-    if s.epochs < 0:
-        raise UsageError(f"epochs must be positive (got {s.epochs})")
 
 
 @dataclass

@@ -127,6 +127,8 @@ class GenerativeModel(nn.Module):
     Class attributes:
       defaults        hyperparameters and their defaults; `--set` and catalogue configs are
                       checked against these keys and types.
+      limits          valid ranges of numeric hyperparameters ('> 0', '>= 1', '[0, 1)'; for
+                      lists, of each element), checked wherever a config is set.
       train_defaults  training settings the family's paper recipe prefers (batch size, ...).
       conditional     samples take class labels; training data must have labels.
       domains         2 for unpaired translation between two data domains.
@@ -139,6 +141,7 @@ class GenerativeModel(nn.Module):
     """
 
     defaults: ClassVar[dict[str, Any]] = {}
+    limits: ClassVar[dict[str, str]] = {}
     train_defaults: ClassVar[dict[str, Any]] = {}
     conditional: ClassVar[bool] = False
     domains: ClassVar[int] = 1

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from zoo.errors import UsageError
 
@@ -13,6 +14,18 @@ from zoo.errors import UsageError
 @dataclass
 class TrainSettings:
     """How long and how a run trains; the family's hyperparameters live in its config."""
+
+    # valid ranges (see check_limits); the rest is checked where it is used
+    limits: ClassVar[dict[str, str]] = {
+        "steps": ">= 1",
+        "epochs": ">= 0",
+        "batch_size": ">= 1",
+        "image_size": "[0, 4096]",
+        "sample_every": ">= 1",
+        "checkpoint_every": ">= 1",
+        "log_every": ">= 1",
+        "keep_checkpoints": ">= 1",
+    }
 
     steps: int = 2000
     epochs: float = 0.0  # when > 0, overrides steps: epochs * len(train) / batch_size
@@ -84,8 +97,49 @@ def coerce(key: str, value: Any, default: Any, where: str) -> Any:
     return value
 
 
-def merge(base: dict[str, Any], overrides: dict[str, Any], where: str) -> dict[str, Any]:
-    """``base`` updated with ``overrides``; unknown keys and wrong types are usage errors."""
+_LIMIT = re.compile(
+    r"^(?:(?P<op>>=|>|<=|<) *(?P<bound>\S+)"
+    r"|(?P<lo_kind>[\[(])(?P<lo>[^,]+), *(?P<hi>[^\])]+)(?P<hi_kind>[\])]))$"
+)
+
+
+def within(value: float, limit: str) -> bool:
+    """Whether ``value`` satisfies ``limit``: '> 0', '>= 1', '< 1', or an interval such as
+    '[0, 1)' (brackets include the bound, parentheses exclude it)."""
+    m = _LIMIT.match(limit)
+    if m is None:
+        raise ValueError(f"bad limit {limit!r}")
+    if m["op"]:
+        bound = float(m["bound"])
+        return {">=": value >= bound, ">": value > bound, "<=": value <= bound, "<": value < bound}[
+            m["op"]
+        ]
+    lo, hi = float(m["lo"]), float(m["hi"])
+    above = value >= lo if m["lo_kind"] == "[" else value > lo
+    below = value <= hi if m["hi_kind"] == "]" else value < hi
+    return above and below
+
+
+def check_limits(values: dict[str, Any], limits: dict[str, str], where: str) -> None:
+    """Refuse a number (or a list element) outside its declared range, naming the range."""
+    for key, value in values.items():
+        limit = limits.get(key)
+        items = value if isinstance(value, list | tuple) else [value]
+        for item in items if limit else []:
+            number = isinstance(item, int | float) and not isinstance(item, bool)
+            if number and not within(item, limit):
+                shown = limit if limit[0] in "<>" else f"in {limit}"
+                raise UsageError(f"bad value {item} for {key!r} in {where}: it must be {shown}")
+
+
+def merge(
+    base: dict[str, Any],
+    overrides: dict[str, Any],
+    where: str,
+    limits: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """``base`` updated with ``overrides``; unknown keys, wrong types and values outside
+    ``limits`` are usage errors."""
     unknown = sorted(set(overrides) - set(base))
     if unknown:
         raise UsageError(
@@ -95,6 +149,7 @@ def merge(base: dict[str, Any], overrides: dict[str, Any], where: str) -> dict[s
     out = dict(base)
     for key, value in overrides.items():
         out[key] = coerce(key, value, base[key], where)
+    check_limits({k: out[k] for k in overrides}, limits or {}, where)
     return out
 
 

@@ -48,13 +48,10 @@ def list_cmd(as_json: bool) -> None:
 def info_cmd(name: str, as_json: bool) -> None:
     """Show NAME's full recipe: family defaults merged with the catalogue's settings."""
     from zoo import api
-    from zoo.settings import TrainSettings, merge
 
     recipe = api.resolve(name)
     cls = api.family_class(recipe.family)
-    settings = merge(TrainSettings().to_dict(), cls.train_defaults, "train defaults")
-    settings = merge(settings, recipe.train, f"the recipe of {name}")
-    config = merge(dict(cls.defaults), recipe.config, f"the config of {name}")
+    settings, config = api.recipe_settings(recipe)
     reg = api.get_registry()
     entry = reg.catalogue.get(name)
     info = {
