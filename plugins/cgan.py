@@ -33,11 +33,11 @@ class ConditionalGenerator(nn.Module):
         ngf: int,
         channels: int,
         size: int,
-        start: int = 0,
+        layout: str = "fit",
     ):
         super().__init__()
         self.embed = nn.Embedding(num_classes, embed_dim)
-        self.net = Generator(nz + embed_dim, ngf, channels, size, start)
+        self.net = Generator(nz + embed_dim, ngf, channels, size, layout)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([z, self.embed(labels)], dim=1))
@@ -45,11 +45,17 @@ class ConditionalGenerator(nn.Module):
 
 class ConditionalDiscriminator(nn.Module):
     def __init__(
-        self, num_classes: int, embed_dim: int, ndf: int, channels: int, size: int, start: int = 0
+        self,
+        num_classes: int,
+        embed_dim: int,
+        ndf: int,
+        channels: int,
+        size: int,
+        layout: str = "fit",
     ):
         super().__init__()
         self.embed = nn.Embedding(num_classes, embed_dim)
-        self.net = Discriminator(ndf, channels + embed_dim, size, start=start)
+        self.net = Discriminator(ndf, channels + embed_dim, size, layout=layout)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         y = self.embed(labels)[:, :, None, None].expand(-1, -1, *x.shape[2:])
@@ -67,10 +73,10 @@ class CGAN(GAN):
     def networks(self) -> tuple[nn.Module, nn.Module]:
         c, spec, n = self.config, self.spec, self.spec.num_classes
         generator = ConditionalGenerator(
-            c["nz"], n, c["embed_dim"], c["ngf"], spec.channels, spec.size, c["start"]
+            c["nz"], n, c["embed_dim"], c["ngf"], spec.channels, spec.size, c["layout"]
         )
         discriminator = ConditionalDiscriminator(
-            n, c["embed_dim"], c["ndf"], spec.channels, spec.size, c["start"]
+            n, c["embed_dim"], c["ndf"], spec.channels, spec.size, c["layout"]
         )
         # DCGAN's N(0, 0.02) init for the convolutions; embeddings keep their N(0, 1) init
         return generator.apply(init_weights), discriminator.apply(init_weights)

@@ -31,11 +31,11 @@ from zoo.plugins.dcgan import Discriminator, Generator, init_weights
 PENALTIES = ("clip", "gp")
 
 
-def critic(ndf: int, channels: int, size: int, layer_norm: bool, start: int = 0) -> nn.Module:
+def critic(ndf: int, channels: int, size: int, layer_norm: bool, layout: str = "fit") -> nn.Module:
     """DCGAN's discriminator read as a critic (no sigmoid follows). ``layer_norm`` swaps its
     BatchNorm for a per-sample LayerNorm over (C, H, W) (GroupNorm with one group)."""
     norm = (lambda width: nn.GroupNorm(1, width)) if layer_norm else nn.BatchNorm2d
-    return Discriminator(ndf, channels, size, norm, start)
+    return Discriminator(ndf, channels, size, norm, layout)
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -53,7 +53,7 @@ class WGAN(LatentModel):
         "nz": 100,
         "ngf": 64,
         "ndf": 64,
-        "start": 0,  # DCGAN's layout option: 4 starts at 4x4 at every size (plugins/dcgan.py)
+        "layout": "fit",  # DCGAN's layout of the networks (plugins/dcgan.py: layout_for)
         "n_critic": 5,
         # clip: the WGAN reference's constraint, optimiser and critic warm-up bursts
         "clip": 0.01,
@@ -88,8 +88,8 @@ class WGAN(LatentModel):
             raise UsageError(f"bad penalty {config['penalty']!r}: choose from clip, gp")
         self.gp = config["penalty"] == "gp"
         c = config
-        self.generator = Generator(c["nz"], c["ngf"], spec.channels, spec.size, c["start"])
-        self.critic = critic(c["ndf"], spec.channels, spec.size, self.gp, c["start"])
+        self.generator = Generator(c["nz"], c["ngf"], spec.channels, spec.size, c["layout"])
+        self.critic = critic(c["ndf"], spec.channels, spec.size, self.gp, c["layout"])
         self.apply(init_weights)
         if config["ema_decay"] > 0:
             self.enable_ema()
