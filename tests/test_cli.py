@@ -42,7 +42,9 @@ def test_list_and_info(zoo):
     info = json.loads(r.out)
     assert info["family"] == "dcgan" and info["train"]["image_size"] == 28
     assert info["config"]["lr"] == pytest.approx(2e-4)
-    assert "nz = 100" in zoo("info", "dcgan").out
+    assert info["limits"]["config"]["beta1"] == "[0, 1)"  # the range --set is checked against
+    lines = zoo("info", "dcgan").out.splitlines()
+    assert any(line.split() == ["nz", "=", "100", ">=", "1"] for line in lines)
 
 
 def test_version(zoo):

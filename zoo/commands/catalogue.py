@@ -48,6 +48,7 @@ def list_cmd(as_json: bool) -> None:
 def info_cmd(name: str, as_json: bool) -> None:
     """Show NAME's full recipe: family defaults merged with the catalogue's settings."""
     from zoo import api
+    from zoo.settings import TrainSettings
 
     recipe = api.resolve(name)
     cls = api.family_class(recipe.family)
@@ -64,6 +65,7 @@ def info_cmd(name: str, as_json: bool) -> None:
         "config": config,
         "conditional": cls.conditional,
         "sample_options": {k: list(v) for k, v in cls.sample_options.items()},
+        "limits": {"train": TrainSettings.limits, "config": cls.limits},
         "weights": dict(entry.weights.__dict__) if entry and entry.weights else None,
     }
     if as_json:
@@ -74,8 +76,10 @@ def info_cmd(name: str, as_json: bool) -> None:
     click.echo(f"  data    {info['data']}")
     for section in ("train", "config"):
         click.echo(f"  {section}:")
+        limits = info["limits"][section]
         for key, value in info[section].items():
-            click.echo(f"    {key} = {value!r}")
+            shown = f"{key} = {value!r}"
+            click.echo(f"    {shown:<28} {limits[key]}" if key in limits else f"    {shown}")
     w = entry.weights if entry else None
     if w:
         where = w.file if w.file and Path(w.file).is_file() else w.url or w.file
