@@ -67,7 +67,7 @@ class CGAN(GAN):
 
     conditional = True
     defaults = {**DCGAN.defaults, "embed_dim": 10}  # DCGAN's networks, plus the embedding
-    limits = {**GAN.limits, "embed_dim": ">= 1"}
+    limits = {**DCGAN.limits, "embed_dim": ">= 1"}
     train_defaults = DCGAN.train_defaults
 
     def networks(self) -> tuple[nn.Module, nn.Module]:

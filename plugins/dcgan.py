@@ -155,6 +155,7 @@ class DCGAN(GAN):
         "layout": "fit",  # fit, odd or pad: how 28x28 is reached (see layout_for)
         **{k: v for k, v in GAN.defaults.items() if k not in ("nz", "g_hidden", "d_hidden")},
     }
+    limits = {**GAN.limits, "ngf": ">= 1", "ndf": ">= 1"}
     train_defaults = {"batch_size": 64, "image_size": 32}
 
     def networks(self) -> tuple[nn.Module, nn.Module]:

@@ -75,8 +75,6 @@ class GAN(LatentModel):
         "nz": ">= 1",
         "g_hidden": ">= 1",
         "d_hidden": ">= 1",
-        "ngf": ">= 1",  # the convolutional families' widths (dcgan, cgan)
-        "ndf": ">= 1",
         "lr": "> 0",
         "d_lr": "> 0",
         "beta1": "[0, 1)",

@@ -103,7 +103,6 @@ class _Plan:
 def _plan_new(
     target: str, data: str | None, overrides: dict[str, Any], seed: int, precision: str
 ) -> _Plan:
-    """Settings: TrainSettings <- family train_defaults <- recipe <- --set (same for config)."""
     recipe = resolve(target, data)
     settings, config = recipe_settings(recipe, overrides)
     return _Plan(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import re
 import tomllib
 from dataclasses import asdict, dataclass, fields
@@ -103,6 +104,9 @@ _LIMIT = re.compile(
 )
 
 
+_COMPARE = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+
+
 def within(value: float, limit: str) -> bool:
     """Whether ``value`` satisfies ``limit``: '> 0', '>= 1', '< 1', or an interval such as
     '[0, 1)' (brackets include the bound, parentheses exclude it)."""
@@ -110,13 +114,9 @@ def within(value: float, limit: str) -> bool:
     if m is None:
         raise ValueError(f"bad limit {limit!r}")
     if m["op"]:
-        bound = float(m["bound"])
-        return {">=": value >= bound, ">": value > bound, "<=": value <= bound, "<": value < bound}[
-            m["op"]
-        ]
-    lo, hi = float(m["lo"]), float(m["hi"])
-    above = value >= lo if m["lo_kind"] == "[" else value > lo
-    below = value <= hi if m["hi_kind"] == "]" else value < hi
+        return _COMPARE[m["op"]](value, float(m["bound"]))
+    above = (operator.ge if m["lo_kind"] == "[" else operator.gt)(value, float(m["lo"]))
+    below = (operator.le if m["hi_kind"] == "]" else operator.lt)(value, float(m["hi"]))
     return above and below
 
 
