@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from zoo.model import Batch
-from zoo.plugins.dcgan import DCGAN, Discriminator, Generator, init_weights
+from zoo.plugins.dcgan import Discriminator, Generator, init_weights
 from zoo.plugins.gan import GAN, adversarial_step
 
 
@@ -66,9 +66,6 @@ class CGAN(GAN):
     """The GAN's objective and optimisers (plugins/gan.py), conditioned on class labels."""
 
     conditional = True
-    defaults = {**DCGAN.defaults, "embed_dim": 10}  # DCGAN's networks, plus the embedding
-    limits = {**DCGAN.limits, "embed_dim": ">= 1"}
-    train_defaults = DCGAN.train_defaults
 
     def networks(self) -> tuple[nn.Module, nn.Module]:
         c, spec, n = self.config, self.spec, self.spec.num_classes

@@ -154,28 +154,8 @@ def init_weights(m: nn.Module) -> None:
 
 
 class CycleGAN(GenerativeModel):
-    defaults = {
-        "ngf": 16,
-        "ndf": 32,
-        "blocks": 3,
-        "d_layers": 2,
-        "lambda_cycle": 10.0,
-        "lambda_identity": 0.5,  # times lambda_cycle
-        "pool_size": 50,
-        "lr": 2e-4,
-        "beta1": 0.5,
-        "beta2": 0.999,
-    }
-    limits = {
-        **{k: ">= 1" for k in ("ngf", "ndf", "blocks", "d_layers")},
-        "lambda_cycle": ">= 0",
-        "lambda_identity": ">= 0",
-        "pool_size": ">= 0",
-        "lr": "> 0",
-        "beta1": "[0, 1)",
-        "beta2": "[0, 1)",
-    }
-    train_defaults = {"batch_size": 8}
+    """Settings: CycleGANConfig in zoo/plugins/__init__.py."""
+
     domains = 2
     takes_input = True
     sample_options = {"direction": ("a2b", "b2a")}

@@ -33,9 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.errors import UsageError
+from zoo.plugins import LAYOUTS
 from zoo.plugins.gan import GAN
-
-LAYOUTS = ("fit", "odd", "pad")
 
 
 @dataclass(frozen=True)
@@ -145,18 +144,8 @@ class Discriminator(nn.Module):
 
 
 class DCGAN(GAN):
-    """The GAN's objective and train step (plugins/gan.py) with convolutional networks."""
-
-    # the GAN's objective settings, with convolution widths in place of the MLP's layers
-    defaults = {
-        "nz": 100,
-        "ngf": 64,
-        "ndf": 64,
-        "layout": "fit",  # fit, odd or pad: how 28x28 is reached (see layout_for)
-        **{k: v for k, v in GAN.defaults.items() if k not in ("nz", "g_hidden", "d_hidden")},
-    }
-    limits = {**GAN.limits, "ngf": ">= 1", "ndf": ">= 1"}
-    train_defaults = {"batch_size": 64, "image_size": 32}
+    """The GAN's objective and train step (plugins/gan.py) with convolutional networks;
+    settings: DCGANConfig."""
 
     def networks(self) -> tuple[nn.Module, nn.Module]:
         c, spec = self.config, self.spec

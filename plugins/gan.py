@@ -59,30 +59,7 @@ class Discriminator(nn.Module):
 
 
 class GAN(LatentModel):
-    defaults = {
-        "nz": 100,
-        "g_hidden": [256, 512, 1024],
-        "d_hidden": [512, 256],
-        "lr": 2e-4,
-        "d_lr": 2e-4,  # the discriminator's own learning rate (TTUR when it differs from lr)
-        "beta1": 0.5,
-        "beta2": 0.999,
-        "real_target": 1.0,  # D's target for real images; 0.9 is one-sided label smoothing
-        "ema_decay": 0.0,  # > 0: sample from an EMA of G's weights (zoo/latent.py); 0: off
-        "augment": "",  # DiffAugment policies for D's inputs, e.g. "translation,cutout"
-    }
-    limits = {
-        "nz": ">= 1",
-        "g_hidden": ">= 1",
-        "d_hidden": ">= 1",
-        "lr": "> 0",
-        "d_lr": "> 0",
-        "beta1": "[0, 1)",
-        "beta2": "[0, 1)",
-        "real_target": "(0, 1]",
-        "ema_decay": "[0, 1)",
-    }
-    train_defaults = {"batch_size": 64}
+    """Settings: GANConfig in zoo/plugins/__init__.py (the objective's in GANObjective)."""
 
     def __init__(self, config, spec):
         super().__init__(config, spec)
@@ -103,7 +80,7 @@ class GAN(LatentModel):
         return {
             "generator": torch.optim.Adam(self.generator.parameters(), c["lr"], betas=betas),
             "discriminator": torch.optim.Adam(
-                self.discriminator.parameters(), c["d_lr"], betas=betas
+                self.discriminator.parameters(), c["d_lr"] or c["lr"], betas=betas
             ),
         }
 

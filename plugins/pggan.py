@@ -202,35 +202,7 @@ class FullSize(nn.Module):
 
 
 class PGGAN(LatentModel):
-    defaults = {
-        "nz": 64,
-        "fmap_base": 1024,  # width at resolution r: min(fmap_max, fmap_base // r)
-        "fmap_max": 64,
-        "fade_steps": 500,  # steps per fade-in phase
-        "stable_steps": 500,  # steps per stabilise phase; the last one runs to the end
-        "minibatch": {},  # batch size per resolution, e.g. {4 = 64, 32 = 32}; else batch_size
-        "lr": 1e-3,
-        "beta1": 0.0,
-        "beta2": 0.99,
-        "eps": 1e-8,
-        "gp_lambda": 10.0,
-        "drift": 0.001,
-        "mbstd_group": 4,
-        "ema_decay": 0.999,
-    }
-    limits = {
-        **{k: ">= 1" for k in ("nz", "fmap_base", "fmap_max", "fade_steps", "stable_steps")},
-        "lr": "> 0",
-        "beta1": "[0, 1)",
-        "beta2": "[0, 1)",
-        "eps": "> 0",
-        "gp_lambda": ">= 0",
-        "drift": ">= 0",
-        "mbstd_group": ">= 1",
-        "ema_decay": "[0, 1)",
-    }
-    # 3500 steps finish growing 4 -> 32 (4 stages); each further doubling needs 1000 more
-    train_defaults = {"batch_size": 32, "image_size": 32, "steps": 3500}
+    """Settings: PGGANConfig in zoo/plugins/__init__.py."""
 
     def __init__(self, config, spec: ImageSpec):
         super().__init__(config, spec)

@@ -91,10 +91,8 @@ class Decoder(nn.Module):
 
 
 class VAE(GenerativeModel):
-    # shift > 0: training images move by up to shift * side pixels (filled with background)
-    defaults = {"nz": 20, "nf": 32, "hidden": 256, "lr": 1e-3, "shift": 0.0}
-    limits = {"nz": ">= 1", "nf": ">= 1", "hidden": ">= 1", "lr": "> 0", "shift": "[0, 0.5)"}
-    train_defaults = {"batch_size": 128}
+    """Settings: VAEConfig in zoo/plugins/__init__.py."""
+
     takes_input = True
     sample_options = {"interpolate": ()}  # number of steps between two inputs
     inference = ("encoder", "decoder")

@@ -23,12 +23,9 @@ import torch
 from torch import nn
 
 from zoo.augment import augment, parse_policy
-from zoo.errors import UsageError
 from zoo.latent import LatentModel
 from zoo.model import Batch
 from zoo.plugins.dcgan import Discriminator, Generator, init_weights
-
-PENALTIES = ("clip", "gp")
 
 
 def critic(ndf: int, channels: int, size: int, layer_norm: bool, layout: str = "fit") -> nn.Module:
@@ -48,44 +45,11 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
 
 
 class WGAN(LatentModel):
-    defaults = {
-        "penalty": "clip",
-        "nz": 100,
-        "ngf": 64,
-        "ndf": 64,
-        "layout": "fit",  # DCGAN's layout of the networks (plugins/dcgan.py: layout_for)
-        "n_critic": 5,
-        # clip: the WGAN reference's constraint, optimiser and critic warm-up bursts
-        "clip": 0.01,
-        "rmsprop_lr": 5e-5,
-        "burst_critic": 100,
-        "burst_steps": 25,
-        "burst_every": 500,
-        # gp: WGAN-GP's penalty weight and optimiser
-        "gp_weight": 10.0,
-        "adam_lr": 1e-4,
-        "beta1": 0.0,
-        "beta2": 0.9,
-        "ema_decay": 0.0,  # > 0: sample from an EMA of G's weights (zoo/latent.py); 0: off
-        "augment": "",  # DiffAugment policies for the critic's inputs (zoo/augment.py)
-    }
-    limits = {
-        **{k: ">= 1" for k in ("nz", "ngf", "ndf", "n_critic", "burst_critic", "burst_every")},
-        "burst_steps": ">= 0",
-        "clip": "> 0",
-        "rmsprop_lr": "> 0",
-        "gp_weight": ">= 0",
-        "adam_lr": "> 0",
-        "beta1": "[0, 1)",
-        "beta2": "[0, 1)",
-        "ema_decay": "[0, 1)",
-    }
-    train_defaults = {"batch_size": 64, "image_size": 32}
+    """Settings: WGANConfig in zoo/plugins/__init__.py (which refuses mixing the two
+    constraints' settings)."""
 
     def __init__(self, config, spec):
         super().__init__(config, spec)
-        if config["penalty"] not in PENALTIES:
-            raise UsageError(f"bad penalty {config['penalty']!r}: choose from clip, gp")
         self.gp = config["penalty"] == "gp"
         c = config
         self.generator = Generator(c["nz"], c["ngf"], spec.channels, spec.size, c["layout"])

@@ -23,16 +23,14 @@ import torch
 import zoo.api as api
 from zoo.data import load_dataset
 from zoo.model import ModelInfo
-from zoo.settings import TrainSettings, merge
+from zoo.settings import TrainSettings
 from zoo.training import Trainer
 
 
 def bench(name: str, steps: int, device: str) -> tuple[int, float]:
     recipe = api.resolve(name)
-    cls = api.family_class(recipe.family)
-    settings = merge(TrainSettings().to_dict(), cls.train_defaults, "train defaults")
-    settings = TrainSettings(**merge(settings, recipe.train, name))
-    config = merge(dict(cls.defaults), recipe.config, name)
+    train, config = api.recipe_settings(recipe)
+    settings = TrainSettings(**train)
     data = load_dataset(recipe.data, image_size=settings.image_size, channels=settings.channels)
     info = ModelInfo(recipe.family, config, data.spec, name, recipe.data)
     dev = api.resolve_device(device)

@@ -10,7 +10,7 @@ import torch
 import zoo.api as z
 from zoo.data import ImageSpec
 from zoo.errors import UsageError
-from zoo.model import Batch
+from zoo.model import Batch, ModelInfo
 from zoo.plugins.cgan import CGAN
 
 TINY = {"nz": 8, "embed_dim": 4, "ngf": 4, "ndf": 4}
@@ -18,7 +18,7 @@ TINY = {"nz": 8, "embed_dim": 4, "ngf": 4, "ndf": 4}
 
 def _model() -> CGAN:
     torch.manual_seed(0)
-    return CGAN({**CGAN.defaults, **TINY}, ImageSpec(channels=1, size=16, num_classes=10))
+    return z.build(ModelInfo("cgan", TINY, ImageSpec(channels=1, size=16, num_classes=10)))
 
 
 def test_label_changes_the_image_for_the_same_noise():

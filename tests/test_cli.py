@@ -23,7 +23,8 @@ def trained(zoo, tmp_path):
 def test_startup_does_not_import_torch():
     code = (
         "import sys; from zoo.cli import main\n"
-        "for args in (['--help'], ['list'], ['--version']):\n"
+        "for args in (['--help'], ['list'], ['--version'], ['info', 'dcgan-mnist'],\n"
+        "             ['info', 'vae']):\n"
         "    try: main(args)\n"
         "    except SystemExit as e: assert e.code == 0, (args, e.code)\n"
         "assert 'torch' not in sys.modules, 'torch imported'"
@@ -42,9 +43,10 @@ def test_list_and_info(zoo):
     info = json.loads(r.out)
     assert info["family"] == "dcgan" and info["train"]["image_size"] == 28
     assert info["config"]["lr"] == pytest.approx(2e-4)
-    assert info["limits"]["config"]["beta1"] == "[0, 1)"  # the range --set is checked against
+    beta1 = next(f for f in info["settings"]["config"] if f["key"] == "beta1")
+    assert (beta1["valid"], beta1["help"]) == ("[0, 1)", "Adam beta1")  # what --set checks
     lines = zoo("info", "dcgan").out.splitlines()
-    assert any(line.split() == ["nz", "=", "100", ">=", "1"] for line in lines)
+    assert any(line.split() == ["nz", "=", "100", ">=", "1", "latent", "size"] for line in lines)
 
 
 def test_version(zoo):

@@ -14,7 +14,7 @@ from zoo.checkpoint import load_weights
 from zoo.data import ImageSpec
 from zoo.errors import UsageError
 from zoo.model import Batch, SampleRequest
-from zoo.plugins import cyclegan
+from zoo.plugins import CycleGANConfig, cyclegan
 
 TINY = {"ngf": 4, "ndf": 8, "blocks": 1, "d_layers": 1, "pool_size": 4}
 DATA = "unpaired:digits,digits"
@@ -26,7 +26,7 @@ def _images(result):
 
 def _model(size: int = 16) -> cyclegan.CycleGAN:
     torch.manual_seed(0)
-    config = {**cyclegan.CycleGAN.defaults, **TINY}
+    config = {**CycleGANConfig.defaults(), **TINY}
     return cyclegan.CycleGAN(config, ImageSpec(channels=1, size=size))
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+import zoo.api as z
 from zoo.data import ImageSpec
-from zoo.model import Batch
+from zoo.model import Batch, ModelInfo
 from zoo.plugins.cgan import CGAN
 from zoo.plugins.dcgan import DCGAN
 from zoo.plugins.gan import GAN
@@ -16,7 +17,7 @@ def _model(cls, **config):
     torch.manual_seed(0)
     small = {"nz": 8, "ngf": 4, "ndf": 4} if cls is not GAN else {"nz": 8, "g_hidden": [16]}
     spec = ImageSpec(1, 16, num_classes=10 if cls is CGAN else 0)
-    m = cls({**cls.defaults, **small, **config}, spec)
+    m = z.build(ModelInfo(cls.__name__.lower(), {**small, **config}, spec))
     m.optimizers = m.configure_optimizers()
     return m
 

@@ -14,6 +14,7 @@ import zoo.api as z
 from zoo.checkpoint import latest_checkpoint, load_weights
 from zoo.data import ImageSpec
 from zoo.errors import UsageError
+from zoo.model import ModelInfo
 from zoo.plugins.pggan import (
     PGGAN,
     EqualConv2d,
@@ -27,7 +28,7 @@ TINY = {"nz": 8, "fmap_base": 32, "fmap_max": 8, "fade_steps": 4, "stable_steps"
 
 def tiny(size: int = 16, **config) -> PGGAN:
     torch.manual_seed(0)
-    return PGGAN({**PGGAN.defaults, **TINY, **config}, ImageSpec(1, size))
+    return z.build(ModelInfo("pggan", {**TINY, **config}, ImageSpec(1, size)))
 
 
 def test_generator_fade_in_blends_upsampled_old_path_into_new_block():

@@ -490,3 +490,62 @@ def test_export_checks_the_formats_suffix(zoo) -> None:
     result = zoo("export", "gan-mnist", "--format", "safetensors", "--out", "g.onnx")
     assert result.code == 2
     assert "--out g.onnx should end in .safetensors for --format safetensors" in result.err
+
+
+SCHEMAS = """
+from dataclasses import dataclass
+
+from zoo import CatalogueEntry, Config, FamilySpec, hookimpl, setting
+
+
+@dataclass(frozen=True)
+class Good(Config):
+    width: int = setting(8, "layer width", ">= 1")
+
+
+@dataclass(frozen=True)
+class OutOfRange(Config):
+    width: int = setting(0, "layer width", ">= 1")
+
+
+class NotADataclass(Config):
+    pass
+
+
+@dataclass(frozen=True)
+class NoHelp(Config):
+    width: int = 8
+
+
+@hookimpl
+def register_families(register):
+    register(FamilySpec("good", "typed", "zoo.plugins.gan:GAN", Good, {"batch_size": 16}))
+    register(FamilySpec("outofrange", "bad default", "x:y", OutOfRange))
+    register(FamilySpec("plain", "no dataclass", "x:y", NotADataclass))
+    register(FamilySpec("nohelp", "a bare field", "x:y", NoHelp))
+    register(FamilySpec("badtrain", "bad train key", "x:y", Good, {"batchsize": 16}))
+
+
+@hookimpl
+def register_catalogue(register):
+    register(CatalogueEntry("good-wide", "good", "digits", config={"width": 0}))
+"""
+
+
+def test_family_schemas_are_checked_as_they_register(site: Path) -> None:
+    """A plugin's schema mistakes are reported once, naming the plugin, before any user
+    meets them; only the family with a sound schema is kept."""
+    write_dist(site, "schema-dist", {"schemas": "schema_plugin"}, {"schema_plugin": SCHEMAS})
+    reg = build_registry()
+    assert set(reg.families) & {"good", "outofrange", "plain", "nohelp", "badtrain"} == {"good"}
+    problems = "\n".join(reg.problems)
+    for expected in (
+        "bad value 0 for 'width' in the defaults of family 'outofrange': it must be >= 1",
+        "family 'plain': config NotADataclass must be a @dataclass",
+        "family 'nohelp': setting 'width' has no help; use zoo.setting()",
+        "unknown key 'batchsize' in the train of family 'badtrain'",
+    ):
+        assert expected in problems
+    assert "plugin 'schemas' (schema-dist)" in problems
+    reg.check()  # the entry's config is checked against its family's schema
+    assert "bad value 0 for 'width' in the config of good-wide: it must be >= 1" in reg.problems

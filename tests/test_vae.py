@@ -12,10 +12,10 @@ import zoo.api as z
 from zoo.data import ImageSpec, load_dataset
 from zoo.errors import UsageError
 from zoo.model import Batch, SampleRequest
-from zoo.plugins import vae
+from zoo.plugins import VAEConfig, vae
 from zoo.runtime import TorchRunner
 
-TINY = {**vae.VAE.defaults, "nz": 4, "nf": 8, "hidden": 32, "lr": 2e-3}
+TINY = {**VAEConfig.defaults(), "nz": 4, "nf": 8, "hidden": 32, "lr": 2e-3}
 
 
 def _images(result):

@@ -10,7 +10,8 @@ from torch import nn
 
 import zoo.api as z
 from zoo.data import ImageSpec
-from zoo.model import Batch
+from zoo.errors import UsageError
+from zoo.model import Batch, ModelInfo
 from zoo.plugins.wgan import WGAN, gradient_penalty
 
 TINY = {"nz": 8, "ngf": 4, "ndf": 4}
@@ -19,7 +20,7 @@ SPEC = ImageSpec(channels=1, size=16)
 
 def _model(**config) -> WGAN:
     torch.manual_seed(0)
-    model = WGAN({**WGAN.defaults, **TINY, **config}, SPEC)
+    model = z.build(ModelInfo("wgan", {**TINY, **config}, SPEC))
     model.optimizers = model.configure_optimizers()
     return model
 
@@ -100,7 +101,9 @@ def _images(result):
 def test_tiny_run_samples_the_same_in_torch_and_onnx(tmp_path, penalty):
     run = tmp_path / "run"
     over = {"image_size": 16, "batch_size": 4, "log_every": 3, "sample_every": 3}
-    config = {**TINY, "penalty": penalty, "n_critic": 2, "burst_critic": 3, "burst_steps": 1}
+    config = {**TINY, "penalty": penalty, "n_critic": 2}
+    if penalty == "clip":
+        config |= {"burst_critic": 3, "burst_steps": 1}
     z.train("wgan", data="digits", out=run, steps=3, overrides={**over, **config}, progress=False)
     row = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert "wasserstein" in row
@@ -111,3 +114,21 @@ def test_tiny_run_samples_the_same_in_torch_and_onnx(tmp_path, penalty):
     onnx_images = _images(z.sample(onnx_file, n=5, seed=1, runtime="onnx"))
     torch.testing.assert_close(onnx_images, torch_images, atol=1e-4, rtol=0)
     assert z.export(run, "safetensors", tmp_path / "wgan.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"adam_lr": 1e-3},
+            "'adam_lr' applies to penalty 'gp', not 'clip': drop it or set penalty=gp",
+        ),
+        ({"penalty": "gp", "clip": 0.1}, "'clip' applies to penalty 'clip', not 'gp'"),
+        ({"penalty": "none"}, "bad value 'none' for 'penalty' in --set: choose from clip, gp"),
+    ],
+)
+def test_the_two_constraints_settings_do_not_mix(tmp_path, overrides, message):
+    """A setting of the other constraint would be silently ignored, so it is refused."""
+    with pytest.raises(UsageError, match=message):
+        z.train("wgan", data="digits", out=tmp_path / "run", steps=1, overrides=overrides)
+    assert not (tmp_path / "run").exists()

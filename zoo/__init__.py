@@ -4,16 +4,22 @@ This module stays light (no torch import) so that `zoo --help` and `zoo list` st
 The heavy API lives in `zoo.api`, the base class for families in `zoo.model`.
 """
 
+from zoo.errors import UsageError, ZooError
 from zoo.hookspecs import hookimpl, plugin
+from zoo.settings import Config, setting
 from zoo.specs import CatalogueEntry, ExporterSpec, FamilySpec
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CatalogueEntry",
+    "Config",
     "ExporterSpec",
     "FamilySpec",
+    "UsageError",
+    "ZooError",
     "__version__",
     "hookimpl",
     "plugin",
+    "setting",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,15 @@ from zoo.data import load_dataset
 from zoo.errors import UsageError, ZooError
 from zoo.files import staging_dir
 from zoo.model import GenerativeModel, ModelInfo, SampleRequest, check_family_class
+from zoo.recipes import list_families as list_families  # re-exported: the Python API
+from zoo.recipes import list_models as list_models
+from zoo.recipes import recipe_settings, resolve
 from zoo.registry import PLUGIN_FAULTS, PluginError, get_registry
 from zoo.runtime import OnnxRunner, TorchRunner, resolve_device
-from zoo.settings import TrainSettings, merge, split_overrides
+from zoo.settings import TrainSettings, merge
 from zoo.sources import resolve as resolve_source
 from zoo.sources import runs_dir
-from zoo.specs import CatalogueEntry, FamilySpec, import_target
+from zoo.specs import import_target
 from zoo.training import (
     Trainer,
     TrainResult,
@@ -39,16 +42,6 @@ from zoo.training import (
     run_lock,
 )
 
-DEFAULT_DATA = "mnist-5k"
-
-
-def list_models() -> list[CatalogueEntry]:
-    return sorted(get_registry().catalogue.values(), key=lambda e: e.name)
-
-
-def list_families() -> list[FamilySpec]:
-    return sorted(get_registry().families.values(), key=lambda f: f.name)
-
 
 def family_class(name: str) -> type[GenerativeModel]:
     """The family's model class, imported on first use and checked against the contract."""
@@ -56,34 +49,12 @@ def family_class(name: str) -> type[GenerativeModel]:
     return check_family_class(import_target(spec.target), name)
 
 
-@dataclass
-class Recipe:
-    """What to train: a catalogue entry, or a family with its defaults and a data source."""
-
-    name: str
-    family: str
-    data: str
-    train: dict[str, Any] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
-
-
-def resolve(target: str, data: str | None = None) -> Recipe:
-    """A catalogue name or a family name -> Recipe; ``data`` overrides the entry's data."""
-    reg = get_registry()
-    if target in reg.catalogue:
-        e = reg.model(target)
-        return Recipe(e.name, e.family, data or e.data, dict(e.train), dict(e.config))
-    if target in reg.families:
-        # a bare family trains on the data of its first catalogue entry, if it has one
-        entries = [e for e in list_models() if e.family == target]
-        return Recipe(target, target, data or (entries[0].data if entries else DEFAULT_DATA))
-    reg.model(target)  # raises with suggestions from the catalogue
-    raise AssertionError("unreachable")
-
-
 def build(info: ModelInfo) -> GenerativeModel:
+    """A model from saved metadata: its config over the family's current defaults (a key
+    added since the file was written keeps its default), checked against the schema."""
     cls = family_class(info.family)
-    config = merge(dict(cls.defaults), info.config, f"the config of {info.family}", cls.limits)
+    schema = get_registry().family(info.family).config
+    config = merge(schema.defaults(), info.config, f"the config of {info.family}", schema)
     return cls(config, info.spec)
 
 
@@ -108,24 +79,6 @@ def _plan_new(
     return _Plan(
         recipe.name, recipe.family, recipe.data, config, TrainSettings(**settings), seed, precision
     )
-
-
-def recipe_settings(
-    recipe: Recipe, overrides: dict[str, Any] | None = None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(training settings, family config): TrainSettings <- the family's train_defaults <-
-    the recipe <- ``overrides`` (`--set`), each layer checked for keys, types and ranges."""
-    cls = family_class(recipe.family)
-    train_over, config_over = split_overrides(overrides or {}, cls.defaults)
-    settings = TrainSettings().to_dict()
-    for layer, where in (
-        (cls.train_defaults, f"train_defaults of {recipe.family}"),
-        (recipe.train, f"the recipe of {recipe.name}"),
-        (train_over, "--set"),
-    ):
-        settings = merge(settings, layer, where, TrainSettings.limits)
-    config = merge(dict(cls.defaults), recipe.config, f"the config of {recipe.name}", cls.limits)
-    return settings, merge(config, config_over, "--set", cls.limits)
 
 
 def _plan_resume(
@@ -154,9 +107,7 @@ def _plan_resume(
             f"(got {', '.join(sorted(changed)) or '--data'}); for other settings start a new run "
             "with --out DIR"
         )
-    settings = TrainSettings(
-        **merge(info.train["settings"], overrides, "--set", TrainSettings.limits)
-    )
+    settings = TrainSettings(**merge(info.train["settings"], overrides, "--set", TrainSettings))
     if settings.epochs <= 0 and settings.steps <= info.step:
         raise UsageError(
             f"--resume: {run} is already at step {info.step}; pass --steps above {info.step} "

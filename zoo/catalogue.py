@@ -30,9 +30,7 @@ def validate_entry(entry: CatalogueEntry) -> None:
         raise UsageError(f"{where} needs a family name")
     if not isinstance(entry.data, str) or not entry.data:
         raise UsageError(f'{where} needs a data source, e.g. data = "mnist-5k"')
-    merge(
-        TrainSettings().to_dict(), entry.train, f"the train table of {where}", TrainSettings.limits
-    )
+    merge(TrainSettings.defaults(), entry.train, f"the train table of {where}", TrainSettings)
     w = entry.weights
     if w is not None:
         if (

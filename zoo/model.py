@@ -124,12 +124,10 @@ class ModelInfo:
 class GenerativeModel(nn.Module):
     """Base class of every family.
 
+    ``config`` is a dict of the family's settings, already checked against the schema its
+    `zoo.FamilySpec` declares (keys, types, ranges, choices).
+
     Class attributes:
-      defaults        hyperparameters and their defaults; `--set` and catalogue configs are
-                      checked against these keys and types.
-      limits          valid ranges of numeric hyperparameters ('> 0', '>= 1', '[0, 1)'; for
-                      lists, of each element), checked wherever a config is set.
-      train_defaults  training settings the family's paper recipe prefers (batch size, ...).
       conditional     samples take class labels; training data must have labels.
       domains         2 for unpaired translation between two data domains.
       takes_input     sampling transforms given images (`zoo sample --input`).
@@ -140,9 +138,6 @@ class GenerativeModel(nn.Module):
     ``self.total_steps`` to the run's length (for schedules such as a linear lr decay).
     """
 
-    defaults: ClassVar[dict[str, Any]] = {}
-    limits: ClassVar[dict[str, str]] = {}
-    train_defaults: ClassVar[dict[str, Any]] = {}
     conditional: ClassVar[bool] = False
     domains: ClassVar[int] = 1
     takes_input: ClassVar[bool] = False

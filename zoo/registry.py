@@ -26,6 +26,7 @@ import pluggy
 from zoo import hookspecs
 from zoo.catalogue import builtin_catalogue, validate_entry
 from zoo.errors import UsageError, ZooError
+from zoo.settings import TrainSettings, check_schema, merge
 from zoo.specs import (
     NAME_RE,
     CatalogueEntry,
@@ -97,8 +98,9 @@ class Registry:
     _commands: dict[str, click.Command] | None = None
     _verified: set[tuple[str, str]] = field(default_factory=set)
 
-    def family(self, name: str) -> FamilySpec:
-        """The family's spec, once its class imports and implements the model contract."""
+    def family(self, name: str, load: bool = True) -> FamilySpec:
+        """The family's spec, once its class imports and implements the model contract;
+        ``load=False`` leaves the class unimported (for what the spec alone describes)."""
         self._check_clash("family", name)
         try:
             spec = self.families[name]
@@ -107,7 +109,8 @@ class Registry:
                 f"unknown family {name!r}{suggest(name, self.families)}; "
                 f"families: {', '.join(sorted(self.families)) or 'none loaded'}"
             ) from None
-        self._verify("family", spec)
+        if load:
+            self._verify("family", spec)
         return spec
 
     def exporter(self, name: str) -> ExporterSpec:
@@ -159,9 +162,16 @@ class Registry:
                     self._blame(kind, name, str(exc))
         for plugin in self.plugins:
             for name in plugin.catalogue:
-                family = self.catalogue[name].family
-                if family not in self.families:
-                    self._blame("model", name, f"model {name!r}: no family {family!r}")
+                entry = self.catalogue[name]
+                if entry.family not in self.families:
+                    self._blame("model", name, f"model {name!r}: no family {entry.family!r}")
+                    continue
+                try:
+                    self.families[entry.family].config.resolve(
+                        entry.config, f"the config of {name}"
+                    )
+                except UsageError as exc:
+                    self._blame("model", name, str(exc))
 
     def _blame(self, kind: str, name: str, message: str) -> None:
         record = self.plugin_of(kind, name)
@@ -309,9 +319,21 @@ def _recorders(registry: Registry, record: PluginRecord) -> dict[str, Callable[[
         return registry._claim(kind, obj.name, record)
 
     def family(spec: FamilySpec) -> None:
-        if check_name("family", spec, FamilySpec):
-            registry.families[spec.name] = printable_fields(spec)
-            record.families.append(spec.name)
+        if not check_name("family", spec, FamilySpec):
+            return
+        try:
+            check_schema(spec.config, f"family {spec.name!r}")
+            merge(
+                TrainSettings.defaults(),
+                spec.train,
+                f"the train of family {spec.name!r}",
+                TrainSettings,
+            )
+        except UsageError as exc:
+            registry._problem(f"plugin {record.name!r} ({record.distribution}): {exc}")
+            return
+        registry.families[spec.name] = printable_fields(spec)
+        record.families.append(spec.name)
 
     def exporter(spec: ExporterSpec) -> None:
         if check_name("exporter", spec, ExporterSpec):

@@ -1,49 +1,117 @@
-"""Training settings and `--set key=value` overrides, validated against their defaults."""
+"""Typed settings: the schemas of training settings and of every family's hyperparameters,
+and `--set key=value` overrides validated against them.
+
+A schema is a dataclass derived from `Config` whose fields are declared with `setting`: a
+default (whose type is the field's type), one line of help, and a valid range or a list of
+choices. `zoo info` lists the fields, `--set`, catalogue entries and saved configs are checked
+against them, and a schema can add rules between fields (`Config.check`). Schemas are plain
+dataclasses rather than pydantic models: no dependency, nothing to import at start-up (this
+module never imports torch), and the checks zoo needs (types, ranges, choices) are a page.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 import re
 import tomllib
-from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
 
 from zoo.errors import UsageError
 
 
-@dataclass
-class TrainSettings:
-    """How long and how a run trains; the family's hyperparameters live in its config."""
+def setting(default: Any, help: str, range: str = "", choices: Collection[str] = ()) -> Any:
+    """A schema field: ``default`` (its type is the field's type), one line of ``help``, and
+    a valid ``range`` ('> 0', '>= 1', '[0, 1)'; for lists, of each element) or ``choices``."""
+    meta = {"help": help, "range": range, "choices": tuple(choices)}
+    if isinstance(default, list | dict):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
 
-    # valid ranges (see check_limits); the rest is checked where it is used
-    limits: ClassVar[dict[str, str]] = {
-        "steps": ">= 1",
-        "epochs": ">= 0",
-        "batch_size": ">= 1",
-        "image_size": "[0, 4096]",
-        "sample_every": ">= 1",
-        "checkpoint_every": ">= 1",
-        "log_every": ">= 1",
-        "keep_checkpoints": ">= 1",
-    }
 
-    steps: int = 2000
-    epochs: float = 0.0  # when > 0, overrides steps: epochs * len(train) / batch_size
-    batch_size: int = 64
-    image_size: int = 0  # 0 keeps the data's own size
-    channels: int = 0  # 0 keeps the data's own channels; 1 or 3 converts
-    sample_every: int = 500
-    checkpoint_every: int = 1000
-    log_every: int = 50
-    keep_checkpoints: int = 2
+@dataclass(frozen=True)
+class Field:
+    """One setting of a schema, as `zoo info` shows it."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+    range: str = ""
+    choices: tuple[str, ...] = ()
+
+    def constraint(self) -> str:
+        """The valid values in words: a range such as '>= 1', or 'fit | odd | pad'."""
+        return self.range or " | ".join(self.choices)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Base of every schema: subclass it as a dataclass of `setting` fields."""
+
+    @classmethod
+    def fields(cls) -> list[Field]:
+        out = []
+        for f in dataclasses.fields(cls):
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            meta = f.metadata
+            kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+            out.append(
+                Field(
+                    f.name,
+                    kind,
+                    default,
+                    meta.get("help", ""),
+                    meta.get("range", ""),
+                    tuple(meta.get("choices", ())),
+                )
+            )
+        return out
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """A fresh dict of every field's default."""
+        return {f.name: f.default for f in cls.fields()}
 
     @classmethod
     def keys(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def check(cls, values: dict[str, Any], explicit: Collection[str]) -> None:
+        """Rules between fields, raising UsageError. ``values`` is the whole merged config,
+        ``explicit`` the keys a recipe or `--set` gave (not defaults). None by default."""
+
+    @classmethod
+    def resolve(cls, values: dict[str, Any], where: str) -> dict[str, Any]:
+        """The defaults updated with ``values``, every key, type, range, choice and rule
+        checked."""
+        merged = merge(cls.defaults(), values, where, cls)
+        cls.check(merged, values.keys())
+        return merged
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainSettings(Config):
+    """How long and how a run trains; the family's hyperparameters live in its config."""
+
+    steps: int = setting(2000, "generator (or model) updates to train for", ">= 1")
+    epochs: float = setting(
+        0.0, "when > 0, train for this many passes over the data instead of steps", ">= 0"
+    )
+    batch_size: int = setting(64, "images per step (per critic step for WGAN)", ">= 1")
+    image_size: int = setting(0, "resize the data to this size; 0 keeps its own", "[0, 4096]")
+    channels: int = setting(0, "convert the data to 1 or 3 channels; 0 keeps its own", "[0, 3]")
+    sample_every: int = setting(500, "write a sample grid every this many steps", ">= 1")
+    checkpoint_every: int = setting(1000, "save a checkpoint every this many steps", ">= 1")
+    log_every: int = setting(50, "log metrics every this many steps", ">= 1")
+    keep_checkpoints: int = setting(2, "how many of the latest checkpoints to keep", ">= 1")
 
 
 def parse_value(text: str) -> Any:
@@ -120,26 +188,44 @@ def within(value: float, limit: str) -> bool:
     return above and below
 
 
-def check_limits(values: dict[str, Any], limits: dict[str, str], where: str) -> None:
-    """Refuse a number (or a list element) outside its declared range, naming the range."""
+def check_schema(schema: Any, where: str) -> None:
+    """Refuse a schema that is not a `Config` dataclass, or whose defaults break its own
+    ranges and choices: a plugin's mistake, reported before it confuses a user."""
+    if not (isinstance(schema, type) and issubclass(schema, Config)):
+        raise UsageError(f"{where}: config must be a zoo.Config subclass, got {schema!r}")
+    if "__dataclass_fields__" not in vars(schema):  # a subclass must be a dataclass itself
+        raise UsageError(f"{where}: config {schema.__name__} must be a @dataclass")
+    missing = [f.name for f in schema.fields() if not f.help]
+    if missing:
+        raise UsageError(f"{where}: setting {missing[0]!r} has no help; use zoo.setting()")
+    check_values(schema.defaults(), schema, f"the defaults of {where}")
+
+
+def check_values(values: dict[str, Any], schema: type[Config], where: str) -> None:
+    """Refuse a number (or a list element) outside its field's range, or a string that is not
+    one of its field's choices, naming what is valid."""
+    declared = {f.name: f for f in schema.fields()}
     for key, value in values.items():
-        limit = limits.get(key)
+        f = declared.get(key)
+        if f is None:
+            continue
+        if f.choices and value not in f.choices:
+            raise UsageError(
+                f"bad value {value!r} for {key!r} in {where}: choose from {', '.join(f.choices)}"
+            )
         items = value if isinstance(value, list | tuple) else [value]
-        for item in items if limit else []:
+        for item in items if f.range else []:
             number = isinstance(item, int | float) and not isinstance(item, bool)
-            if number and not within(item, limit):
-                shown = limit if limit[0] in "<>" else f"in {limit}"
+            if number and not within(item, f.range):
+                shown = f.range if f.range[0] in "<>" else f"in {f.range}"
                 raise UsageError(f"bad value {item} for {key!r} in {where}: it must be {shown}")
 
 
 def merge(
-    base: dict[str, Any],
-    overrides: dict[str, Any],
-    where: str,
-    limits: dict[str, str] | None = None,
+    base: dict[str, Any], overrides: dict[str, Any], where: str, schema: type[Config]
 ) -> dict[str, Any]:
-    """``base`` updated with ``overrides``; unknown keys, wrong types and values outside
-    ``limits`` are usage errors."""
+    """``base`` updated with ``overrides``; unknown keys, wrong types and values outside the
+    ``schema``'s ranges and choices are usage errors."""
     unknown = sorted(set(overrides) - set(base))
     if unknown:
         raise UsageError(
@@ -149,20 +235,20 @@ def merge(
     out = dict(base)
     for key, value in overrides.items():
         out[key] = coerce(key, value, base[key], where)
-    check_limits({k: out[k] for k in overrides}, limits or {}, where)
+    check_values({k: out[k] for k in overrides}, schema, where)
     return out
 
 
 def split_overrides(
-    overrides: dict[str, Any], family_defaults: dict[str, Any]
+    overrides: dict[str, Any], family_keys: Collection[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split `--set` values into training settings and family config, rejecting unknown keys."""
     train_keys = set(TrainSettings.keys())
-    unknown = sorted(set(overrides) - train_keys - set(family_defaults))
+    unknown = sorted(set(overrides) - train_keys - set(family_keys))
     if unknown:
         raise UsageError(
             f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-            f"in --set; valid keys: {', '.join(sorted(train_keys | set(family_defaults)))}"
+            f"in --set; valid keys: {', '.join(sorted(train_keys | set(family_keys)))}"
         )
     train = {k: v for k, v in overrides.items() if k in train_keys}
     config = {k: v for k, v in overrides.items() if k not in train_keys}

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zoo.errors import ZooError
+from zoo.settings import Config
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 
@@ -31,7 +32,7 @@ def printable_fields(obj: Any) -> Any:
             changes[f.name] = printable(value)
         elif isinstance(value, dict):
             changes[f.name] = {printable(str(k)): v for k, v in value.items()}
-        elif dataclasses.is_dataclass(value):
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
             changes[f.name] = printable_fields(value)
     return dataclasses.replace(obj, **changes)
 
@@ -53,11 +54,18 @@ def import_target(target: str) -> Any:
 
 @dataclass(frozen=True)
 class FamilySpec:
-    """A model family: ``target`` names its `zoo.model.GenerativeModel` subclass."""
+    """A model family, described without importing it.
+
+    ``target`` names its `zoo.model.GenerativeModel` subclass (imported on first use);
+    ``config`` is the schema of its hyperparameters (a `zoo.Config` dataclass, which must be
+    importable without torch); ``train`` holds the training settings its paper prefers
+    (batch size, image size, ...), which a catalogue recipe can override."""
 
     name: str
     summary: str
     target: str
+    config: type[Config] = Config
+    train: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -46,26 +46,43 @@ def list_cmd(as_json: bool) -> None:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def info_cmd(name: str, as_json: bool) -> None:
-    """Show NAME's full recipe: family defaults merged with the catalogue's settings."""
-    from zoo import api
+    """Show NAME's full recipe (a catalogue name or a family): every setting with its value,
+    valid range and meaning, and the pretrained weights with their scores."""
+    from zoo.recipes import recipe_settings, resolve
+    from zoo.registry import get_registry
     from zoo.settings import TrainSettings
 
-    recipe = api.resolve(name)
-    cls = api.family_class(recipe.family)
-    settings, config = api.recipe_settings(recipe)
-    reg = api.get_registry()
+    recipe = resolve(name)
+    settings, config = recipe_settings(recipe)
+    reg = get_registry()
+    family = reg.families[recipe.family]
     entry = reg.catalogue.get(name)
+
+    def described(values: dict, schema) -> list[dict]:
+        return [
+            {
+                "key": f.name,
+                "value": values[f.name],
+                "default": f.default,
+                "type": f.type,
+                "valid": f.constraint(),
+                "help": f.help,
+            }
+            for f in schema.fields()
+        ]
+
     info = {
         "name": recipe.name,
         "family": recipe.family,
-        "family_summary": reg.families[recipe.family].summary,
+        "family_summary": family.summary,
         "data": recipe.data,
         "summary": entry.summary if entry else "",
         "train": settings,
         "config": config,
-        "conditional": cls.conditional,
-        "sample_options": {k: list(v) for k, v in cls.sample_options.items()},
-        "limits": {"train": TrainSettings.limits, "config": cls.limits},
+        "settings": {
+            "train": described(settings, TrainSettings),
+            "config": described(config, family.config),
+        },
         "weights": dict(entry.weights.__dict__) if entry and entry.weights else None,
     }
     if as_json:
@@ -76,10 +93,9 @@ def info_cmd(name: str, as_json: bool) -> None:
     click.echo(f"  data    {info['data']}")
     for section in ("train", "config"):
         click.echo(f"  {section}:")
-        limits = info["limits"][section]
-        for key, value in info[section].items():
-            shown = f"{key} = {value!r}"
-            click.echo(f"    {shown:<28} {limits[key]}" if key in limits else f"    {shown}")
+        for f in info["settings"][section]:
+            shown = f"{f['key']} = {f['value']!r}"
+            click.echo(f"    {shown:<26} {f['valid']:<11} {f['help']}")
     w = entry.weights if entry else None
     if w:
         where = w.file if w.file and Path(w.file).is_file() else w.url or w.file
@@ -90,7 +106,7 @@ def info_cmd(name: str, as_json: bool) -> None:
         if w.metrics:
             scores = ", ".join(f"{k} {v:g}" for k, v in w.metrics.items())
             click.echo(f"  scores  {scores} (zoo eval, N = 1000, seed 0)")
-    else:
+    elif entry:
         click.echo(f"  weights none shipped: train with `zoo train {name}`")
     click.echo("  change any key with --set KEY=VALUE")
 

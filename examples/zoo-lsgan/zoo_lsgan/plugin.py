@@ -1,18 +1,22 @@
-"""The hooks zoo calls. Only names and import paths here: torch and numpy are imported by
-the targets when they run, so `zoo --help` and `zoo list` stay fast."""
+"""The hooks zoo calls. Only names, schemas and import paths here: torch and numpy are
+imported by the targets when they run, so `zoo --help`, `zoo list` and `zoo info` stay fast."""
 
 from __future__ import annotations
 
 from zoo import ExporterSpec, FamilySpec, hookimpl
+from zoo.plugins import DCGANConfig
 
 
 @hookimpl
 def register_families(register):
+    # the least-squares objective has no settings of its own: DCGAN's networks and options
     register(
         FamilySpec(
             "lsgan",
             "least-squares GAN, DCGAN-style nets (Mao et al. 2017)",
             "zoo_lsgan.model:LSGAN",
+            config=DCGANConfig,
+            train={"batch_size": 64, "image_size": 32},
         )
     )
 
