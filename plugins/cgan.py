@@ -80,6 +80,6 @@ class CGAN(GAN):
 
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         real, labels = batch.images, batch.labels
-        z = torch.randn(len(real), self.config["nz"], device=real.device)
+        z = batch.noise.randn(len(real), self.config["nz"], device=real.device)
         # fakes are judged under the labels they were generated for, so D learns the pairing
         return adversarial_step(self, step, real, (z, labels), d_args=(labels,))

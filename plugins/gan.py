@@ -86,7 +86,7 @@ class GAN(LatentModel):
 
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         real = batch.images
-        z = torch.randn(len(real), self.config["nz"], device=real.device)
+        z = batch.noise.randn(len(real), self.config["nz"], device=real.device)
         return adversarial_step(self, step, real, (z,))
 
 

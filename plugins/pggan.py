@@ -276,15 +276,16 @@ class PGGAN(LatentModel):
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         c, opt = self.config, self.optimizers
         stage, alpha = self.schedule(step)
-        n = self.minibatch[stage] or len(batch.images)
+        shards = batch.noise.world.size  # minibatch sizes are the whole job's
+        n = (self.minibatch[stage] or 0) // shards or len(batch.images)
         if n > len(batch.images):
             raise UsageError(
-                f"minibatch at {self.start << stage}px is {n} but the run's batch_size is "
-                f"{len(batch.images)}; raise batch_size to at least {n}"
+                f"minibatch at {self.start << stage}px is {n * shards} but the run's batch_size "
+                f"is {len(batch.images) * shards}; raise batch_size to at least {n * shards}"
             )
         real = self.reals(batch.images[:n], stage, alpha)
         d, g = self.discriminator, self.generator
-        fake = g(torch.randn(n, c["nz"], device=real.device), stage, alpha)
+        fake = g(batch.noise.randn(n, c["nz"], device=real.device), stage, alpha)
 
         d_real, d_fake = d(real, stage, alpha), d(fake.detach(), stage, alpha)
         mix = torch.rand(n, 1, 1, 1, device=real.device)

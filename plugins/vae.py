@@ -121,7 +121,7 @@ class VAE(GenerativeModel):
         images = batch.images
         if self.config["shift"] > 0:
             images = translation(images, self.config["shift"])
-        eps = torch.randn(len(images), self.config["nz"], device=images.device)
+        eps = batch.noise.randn(len(images), self.config["nz"], device=images.device)
         recon, kl, _ = self.losses(images, eps)
         loss = (recon + kl).mean()  # -ELBO per image
         opt = self.optimizers["vae"]

@@ -83,7 +83,7 @@ class WGAN(LatentModel):
         estimates, penalties = [], []
         for real in reals:
             with torch.no_grad():
-                fake = self.generator(torch.randn(len(real), c["nz"], device=real.device))
+                fake = self.generator(batch.noise.randn(len(real), c["nz"], device=real.device))
             real, fake = augment(real, self.augment), augment(fake, self.augment)
             distance = self.critic(real).mean() - self.critic(fake).mean()
             loss = -distance
@@ -102,7 +102,7 @@ class WGAN(LatentModel):
 
         # the generator step needs gradients through the critic, not for its weights
         self.critic.requires_grad_(False)
-        z = torch.randn(len(reals[0]), c["nz"], device=reals[0].device)
+        z = batch.noise.randn(len(reals[0]), c["nz"], device=reals[0].device)
         g_loss = -self.critic(augment(self.generator(z), self.augment)).mean()
         opt["generator"].zero_grad(set_to_none=True)
         g_loss.backward()

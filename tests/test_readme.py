@@ -60,7 +60,7 @@ def shell_commands() -> list[str]:
     """Every `zoo ...` command in the README's ``sh`` blocks, in order, without comments."""
     commands = []
     for block in re.findall(r"```sh\n(.*?)```", README.read_text(), re.S):
-        for line in block.splitlines():
+        for line in block.replace("\\\n", " ").splitlines():  # continued lines joined
             for part in line.split("&&"):
                 words = shlex.split(part, comments=True)
                 if words and words[0] == "zoo":

@@ -9,6 +9,7 @@ zoo.train("dcgan-mnist", out="runs/mine")          # the catalogue's recipe, fro
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 
 import torch
 
-from zoo import __version__
+from zoo import __version__, distributed
 from zoo.checkpoint import load_weights, read_info
 from zoo.data import load_dataset
 from zoo.errors import UsageError, ZooError
@@ -145,12 +146,20 @@ def train(
     defaults to 0. With ``resume`` the run continues from its last checkpoint, exactly as if
     never stopped. Everything is checked before anything is written, and the run directory
     is locked while it trains.
+
+    Under torchrun (WORLD_SIZE > 1) each process trains its shard of every batch and rank 0
+    writes the run (zoo/distributed.py); resuming across nodes needs the run directory on a
+    file system they share.
     """
     overrides = dict(overrides or {})
     for key, value in (("steps", steps), ("epochs", epochs), ("batch_size", batch_size)):
         if value is not None:
             overrides[key] = value
+    world = distributed.World.from_env()
     dev = resolve_device(device)
+    if world.size > 1 and dev.type == "cuda":  # one GPU per process
+        dev = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(dev)
     run_dir = Path(out) if out else runs_dir() / target
     if out is None:
         resolve(target, data)  # an unknown name fails here, before runs/NAME is created
@@ -161,6 +170,7 @@ def train(
         new_seed = 0 if seed is None else seed
         plan = _plan_new(target, data, overrides, new_seed, resolve_precision(precision, dev))
     s = plan.settings
+    distributed.shard_size(s.batch_size, world)
     dataset = load_dataset(plan.data, image_size=s.image_size, channels=s.channels)
     info = ModelInfo(
         family=plan.family,
@@ -174,16 +184,21 @@ def train(
     )
     torch.manual_seed(plan.seed)
     model = build(info)
-    with run_lock(run_dir):
-        if check_run_dir(run_dir, resume) != checkpoint:
-            raise ZooError(f"{run_dir} changed while zoo prepared to train it; run again")
-        clean_stale(run_dir)
-        trainer = Trainer(
-            model, info, dataset, s, run_dir, dev, plan.seed, plan.precision, progress
-        )
-        if checkpoint is not None:
-            trainer.resume(checkpoint)
-        return trainer.fit()
+    distributed.init(world, dev)
+    try:
+        with run_lock(run_dir) if world.main else contextlib.nullcontext():
+            if world.main and check_run_dir(run_dir, resume) != checkpoint:
+                raise ZooError(f"{run_dir} changed while zoo prepared to train it; run again")
+            if world.main:
+                clean_stale(run_dir)
+            trainer = Trainer(
+                model, info, dataset, s, run_dir, dev, plan.seed, plan.precision, progress, world
+            )
+            if checkpoint is not None:
+                trainer.resume(checkpoint)
+            return trainer.fit()
+    finally:
+        distributed.leave(world)
 
 
 @dataclass

@@ -29,6 +29,7 @@ COMMANDS = {
     "export": ("zoo.commands.export:export_cmd", "Export a model to safetensors or ONNX."),
     "download": ("zoo.commands.catalogue:download_cmd", "Download a model's pretrained weights."),
     "eval": ("zoo.commands.evaluate:eval_cmd", "Score a model's samples by one protocol."),
+    "bench": ("zoo.commands.bench:bench_cmd", "Measure training and sampling speed."),
     "install": ("zoo.commands.install:install_cmd", "Install plugin packages with pip."),
     "uninstall": ("zoo.commands.install:uninstall_cmd", "Uninstall plugin packages with pip."),
 }

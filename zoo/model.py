@@ -14,17 +14,21 @@ import torch
 from torch import nn
 
 from zoo.data import ImageSet, ImageSpec
+from zoo.distributed import Noise
 from zoo.errors import UsageError
 
 
 @dataclass
 class Batch:
-    """One training batch: images in [-1, 1], labels where the data has them, and the
-    second domain's images for unpaired translation."""
+    """One training batch: images in [-1, 1], labels where the data has them, the second
+    domain's images for unpaired translation, and ``noise``, where a train step draws its
+    latent vectors (``batch.noise.randn(n, nz)``) so that a run split over several processes
+    draws what one process would (zoo/distributed.py)."""
 
     images: torch.Tensor
     labels: torch.Tensor | None = None
     images_b: torch.Tensor | None = None
+    noise: Noise = field(default_factory=Noise)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,10 @@ from typing import Any
 
 import torch
 
+from zoo import distributed
 from zoo.checkpoint import latest_checkpoint, load_train_state, load_weights, save_checkpoint
 from zoo.data import Batches, Dataset
+from zoo.distributed import ONE, Noise, World
 from zoo.errors import UsageError, ZooError
 from zoo.files import atomic_path, write_text
 from zoo.images import save_samples
@@ -186,8 +189,8 @@ class MetricsLog:
     A non-finite loss is caught at the next flush, before any checkpoint is written.
     """
 
-    def __init__(self, path: Path, clock: float = 0.0):
-        self.path = path
+    def __init__(self, path: Path, clock: float = 0.0, world: World = ONE):
+        self.path, self.world = path, world
         self.sums: dict[str, torch.Tensor] = {}
         self.count = self.images = 0
         self.window = time.perf_counter()
@@ -203,8 +206,9 @@ class MetricsLog:
 
     def flush(self, step: int) -> dict[str, float]:
         now = time.perf_counter()
-        self.last = {k: float(v) / max(self.count, 1) for k, v in self.sums.items()}
-        speed = round(self.images / max(now - self.window, 1e-9), 1)
+        local = {k: float(v) / max(self.count, 1) for k, v in self.sums.items()}
+        self.last = distributed.mean(local, self.world)
+        speed = round(self.world.size * self.images / max(now - self.window, 1e-9), 1)
         self.write(
             step, {"seconds": round(now - self.start, 3), "images_per_s": speed, **self.last}
         )
@@ -212,7 +216,7 @@ class MetricsLog:
         return self.last
 
     def write(self, step: int, values: dict[str, float]) -> None:
-        if values:
+        if values and self.world.main:
             row = {"step": step, **{k: round(v, 6) for k, v in values.items()}}
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
@@ -259,10 +263,12 @@ class Trainer:
         seed: int,
         precision: str = "auto",
         progress: bool = True,
+        world: World = ONE,
     ):
         self.model, self.info, self.data = model, info, data
         self.settings, self.run_dir, self.device = settings, run_dir, device
-        self.seed, self.progress = seed, progress
+        self.seed, self.world = seed, world
+        self.progress = progress and world.main
         self.precision = resolve_precision(precision, device)
         if model.conditional and data.train.labels is None:
             raise UsageError(f"{info.family} is conditional but {info.data} has no labels")
@@ -271,21 +277,24 @@ class Trainer:
                 f"{info.family} translates between two domains: use --data unpaired:A,B or "
                 "a folder with trainA/ and trainB/"
             )
-        self.batches = Batches(data.train, settings.batch_size, device, seed)
+        shard = (world.rank, world.size)
+        self.batches = Batches(data.train, settings.batch_size, device, seed, shard)
         self.batches_b = (
-            Batches(data.train_b, settings.batch_size, device, seed + 1)
+            Batches(data.train_b, settings.batch_size, device, seed + 1, shard)
             if model.domains == 2 and data.train_b is not None
             else None
         )
         model.to(device)
         model.optimizers = model.configure_optimizers()
+        for opt in model.optimizers.values():
+            distributed.average_gradients(opt, world)
         self.step = 0
         self.clock = 0.0  # seconds trained before this process (resumed runs)
 
     def total_steps(self) -> int:
         s = self.settings
         if s.epochs > 0:
-            return math.ceil(s.epochs * len(self.data.train) / self.batches.batch_size)
+            return math.ceil(s.epochs * len(self.data.train) / self.batches.global_size)
         return s.steps
 
     def resume(self, checkpoint: Path) -> None:
@@ -303,10 +312,15 @@ class Trainer:
         _set_rng_state(state["rng"], self.device)
         self.step = int(state["step"])
         self.model.on_load(self.step)
-        self.clock = cut_log(self.run_dir / "metrics.jsonl", self.step)
+        if self.world.main:
+            self.clock = cut_log(self.run_dir / "metrics.jsonl", self.step)
 
     def save(self) -> Path:
-        """A checkpoint of the current step; non-finite weights are never written."""
+        """A checkpoint of the current step, written by rank 0 once the ranks' BatchNorm
+        statistics are averaged; non-finite weights are never written."""
+        distributed.average_buffers(self.model, self.world)
+        if not self.world.main:
+            return self.run_dir / "checkpoints"
         bad = non_finite(self.model.state_dict())
         if bad:
             kept = last_good(self.run_dir)
@@ -348,6 +362,7 @@ class Trainer:
         return {f"val_{k}": float(v) for k, v in values.items()}
 
     def _batch(self, k: int) -> Batch:
+        noise = Noise(self.seed, self.step, self.world, self.device)
         draws = [self.batches.next() for _ in range(k)]
         images = torch.cat([d[0] for d in draws])
         labels = torch.cat([d[1] for d in draws]) if draws[0][1] is not None else None
@@ -356,13 +371,14 @@ class Trainer:
             if self.batches_b is not None
             else None
         )
-        return Batch(images, labels, images_b)
+        return Batch(images, labels, images_b, noise)
 
     def fit(self) -> TrainResult:
-        s, total = self.settings, self.total_steps()
-        info_json = json.dumps(json.loads(self.info.to_json()), indent=2)
-        write_text(self.run_dir / "config.json", info_json)
-        log = MetricsLog(self.run_dir / "metrics.jsonl", self.clock)
+        s, total, main = self.settings, self.total_steps(), self.world.main
+        if main:
+            info_json = json.dumps(json.loads(self.info.to_json()), indent=2)
+            write_text(self.run_dir / "config.json", info_json)
+        log = MetricsLog(self.run_dir / "metrics.jsonl", self.clock, self.world)
         autocast = (
             torch.autocast("cuda", dtype=torch.bfloat16)
             if self.precision == "bf16"
@@ -382,6 +398,9 @@ class Trainer:
         lines = ProgressLines(total, self.step) if self.progress and bar.disable else None
         self.model.total_steps = total
         self.model.train()
+        distributed.broadcast_state(self.model, self.world)
+        if self.world.size > 1:  # each rank's own stream for what Noise does not draw
+            torch.manual_seed(zlib.crc32(f"{self.seed}:{self.world.rank}:{self.step}".encode()))
         with StopOnSignal() as stop, bar:
             while self.step < total:
                 k = self.model.batches_per_step(self.step)
@@ -398,19 +417,21 @@ class Trainer:
                     bar.set_postfix({n: f"{v:.3g}" for n, v in means.items()}, refresh=False)
                     if lines is not None:
                         lines.report(self.step, means)
-                if self.step % s.sample_every == 0 or done:
+                if main and (self.step % s.sample_every == 0 or done):
                     self.preview()
                 if self.step % s.checkpoint_every == 0 or done:
-                    log.write(self.step, self._validate())
+                    if main:
+                        log.write(self.step, self._validate())
                     self.save()
-                if stop.requested is not None and not done:
+                if distributed.any_rank(stop.requested is not None, self.world) and not done:
                     path = self.save()
-                    error = Terminated if stop.requested == signal.SIGTERM else Interrupted
+                    error = Interrupted if stop.requested == signal.SIGINT else Terminated
                     raise error(
                         f"{'terminated' if error is Terminated else 'interrupted'} at step "
                         f"{self.step}; checkpoint saved to {path}; continue with --resume"
                     )
-        _plot_losses(log.path, self.run_dir / "loss.png")
+        if main:
+            _plot_losses(log.path, self.run_dir / "loss.png")
         return TrainResult(self.run_dir, self.step, log.elapsed(), log.last)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -44,13 +45,37 @@ import click
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    help="Train on this many processes of this machine (one per GPU): runs torchrun.",
+)
 def train_cmd(
-    model, data, out, steps, epochs, batch_size, sets, device, precision, seed, resume, quiet
+    model,
+    data,
+    out,
+    steps,
+    epochs,
+    batch_size,
+    sets,
+    device,
+    precision,
+    seed,
+    resume,
+    quiet,
+    nproc,
 ) -> None:
     """Train MODEL (a catalogue name or a family) and write checkpoints, sample grids and
-    metrics to a run directory. Ctrl-C saves a checkpoint; --resume continues it."""
+    metrics to a run directory. Ctrl-C saves a checkpoint; --resume continues it.
+
+    Several processes or machines: `torchrun --nproc-per-node N -m zoo train MODEL ...`
+    (--nproc N is the shortcut for one machine); each trains a shard of every batch."""
     from zoo import api
     from zoo.settings import parse_assignments
+
+    if nproc > 1:
+        _launch(nproc)
 
     result = api.train(
         model,
@@ -66,6 +91,25 @@ def train_cmd(
         precision=precision,
         progress=not quiet,
     )
+    if os.environ.get("RANK", "0") != "0":  # rank 0 speaks for the job
+        return
     losses = ", ".join(f"{k} {v:.4g}" for k, v in result.last.items())
     click.echo(f"trained {result.step} steps in {result.seconds:.1f}s ({losses})")
     click.echo(f"run: {result.run_dir}  (sample it: zoo sample {result.run_dir} --out grid.png)")
+
+
+def _launch(nproc: int) -> None:
+    """Replace this process with torchrun running the same command without --nproc."""
+    import sys
+
+    if "WORLD_SIZE" in os.environ:
+        raise click.UsageError("--nproc inside torchrun: drop --nproc")
+    args = sys.argv[1:]
+    at = next((i for i, a in enumerate(args) if a == "--nproc" or a.startswith("--nproc=")), None)
+    if at is None:  # called from Python, not the command line
+        raise click.UsageError("--nproc works from the command line; call torchrun instead")
+    del args[at : at + (1 if "=" in args[at] else 2)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", str(nproc), "-m", "zoo", *args]
+    sys.stdout.flush()
+    os.execv(sys.executable, command)

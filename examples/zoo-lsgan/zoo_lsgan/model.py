@@ -33,6 +33,6 @@ class LSGAN(DCGAN):
 
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         real = batch.images
-        z = torch.randn(len(real), self.config["nz"], device=real.device)
+        z = batch.noise.randn(len(real), self.config["nz"], device=real.device)
         # scores are unbounded, so the logged d_real / d_fake are the raw scores
         return adversarial_step(self, step, real, (z,), least_squares_loss, report=lambda s: s)

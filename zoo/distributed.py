@@ -1,0 +1,182 @@
+"""Data-parallel training on torch.distributed: `torchrun --nproc-per-node N -m zoo train NAME`.
+
+How a run splits over N processes (ranks), so that it trains what one process with the whole
+batch would (within float rounding) and resumes with any number of processes:
+
+- Data: every rank draws the same global batch (one shared, seeded order) and keeps its own
+  shard, ``batch_size / N`` images; the sampler's state is the same on every rank, so a
+  checkpoint resumes the same data order whatever N is.
+- Noise: `Noise` draws the step's random numbers for the global batch from a generator
+  seeded by (seed, step) and hands each rank its rows, so the noise for image i of the
+  global batch does not depend on N. Other randomness (dropout, augmentation, a gradient
+  penalty's mixing weights) comes from each rank's own stream, seeded by seed and rank.
+- Gradients: each optimiser averages the gradients of the parameters it updates across
+  ranks just before it steps (a step pre-hook). This is what DistributedDataParallel does
+  for one forward and one backward per step; a GAN step runs D several times per backward
+  and sends G's loss through D, which DDP's reducer only handles with unused-parameter
+  search and extra copies, while averaging exactly what each optimiser applies needs
+  neither and works for any number of optimisers (GANs, CycleGAN) and for growing
+  networks (PGGAN: the schedule is a function of the step, the same on every rank).
+- BatchNorm normalises each rank's shard by its own statistics (DDP without SyncBatchNorm,
+  which needs a GPU); the running averages are averaged across ranks before a checkpoint.
+- Only rank 0 writes: checkpoints, sample grids, metrics (losses averaged over ranks).
+- A stop (Ctrl-C, SIGTERM) is agreed on by all ranks each step, so they stop together.
+
+Backends: NCCL on CUDA (each rank on the GPU of its LOCAL_RANK), gloo on the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from zoo.errors import UsageError
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in the job: rank ``rank`` of ``size``."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> World:
+        """From torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK); one process without."""
+        try:
+            size = int(os.environ.get("WORLD_SIZE", "1"))
+            rank = int(os.environ.get("RANK", "0"))
+            local = int(os.environ.get("LOCAL_RANK", str(rank)))
+        except ValueError:
+            raise UsageError("WORLD_SIZE, RANK and LOCAL_RANK must be integers") from None
+        if size < 1 or not 0 <= rank < size:
+            raise UsageError(f"bad RANK {rank} for WORLD_SIZE {size}")
+        return cls(rank, size, local)
+
+
+ONE = World()  # a run in one process
+
+
+def init(world: World, device: torch.device) -> None:
+    """Join the process group: NCCL on CUDA, gloo on the CPU."""
+    if world.size == 1 or dist.is_initialized():
+        return
+    if "MASTER_ADDR" not in os.environ:
+        raise UsageError(
+            "WORLD_SIZE > 1 without MASTER_ADDR: launch with torchrun (or zoo train --nproc N)"
+        )
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend, rank=world.rank, world_size=world.size)
+
+
+def leave(world: World) -> None:
+    if world.size > 1 and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def shard_size(batch_size: int, world: World) -> int:
+    """Images per rank in each batch; a batch must split evenly."""
+    if batch_size % world.size:
+        raise UsageError(
+            f"batch_size {batch_size} does not split over {world.size} processes; "
+            f"use a multiple of {world.size}"
+        )
+    return batch_size // world.size
+
+
+class Noise:
+    """A step's random draws, the same for every image whatever the number of processes:
+    a draw of ``n`` rows on rank r of N is rows r*n .. (r+1)*n of one draw of N*n rows.
+    Without a seed (a Batch built by hand) it draws from torch's global generator."""
+
+    def __init__(self, seed: int | None = None, step: int = 0, world: World = ONE, device=None):
+        self.world = world
+        self.generator = None
+        if seed is not None:
+            key = zlib.crc32(f"{seed}:{step}".encode())
+            self.generator = torch.Generator(device or "cpu").manual_seed(key)
+
+    def _draw(self, fn, n: int, shape: tuple[int, ...], device) -> torch.Tensor:
+        if self.generator is None:
+            return fn(n, *shape, device=device)
+        rows = n * self.world.size
+        full = fn(rows, *shape, generator=self.generator, device=self.generator.device)
+        return full[self.world.rank * n : (self.world.rank + 1) * n].to(device)
+
+    def randn(self, n: int, *shape: int, device=None) -> torch.Tensor:
+        """Standard normal, ``n`` rows (this rank's images) of ``shape``."""
+        return self._draw(torch.randn, n, shape, device)
+
+    def rand(self, n: int, *shape: int, device=None) -> torch.Tensor:
+        """Uniform on [0, 1), ``n`` rows of ``shape``."""
+        return self._draw(torch.rand, n, shape, device)
+
+
+def average_gradients(optimizer: torch.optim.Optimizer, world: World) -> None:
+    """Make every rank's optimiser apply the mean gradient, just before each ``step``."""
+
+    def hook(opt: torch.optim.Optimizer, args: object, kwargs: object) -> None:
+        grads = [p.grad for group in opt.param_groups for p in group["params"]]
+        grads = [g for g in grads if g is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= world.size
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    if world.size > 1:
+        optimizer.register_step_pre_hook(hook)
+
+
+def broadcast_state(module: torch.nn.Module, world: World) -> None:
+    """Every rank starts from rank 0's weights and buffers."""
+    if world.size > 1:
+        for t in module.state_dict().values():
+            dist.broadcast(t, 0)
+
+
+def average_buffers(module: torch.nn.Module, world: World) -> None:
+    """Average floating buffers (BatchNorm's running statistics) across ranks."""
+    if world.size > 1:
+        for t in module.buffers():
+            if t.is_floating_point():
+                dist.all_reduce(t)
+                t /= world.size
+
+
+def _device() -> torch.device:
+    """Where collectives run: NCCL needs CUDA tensors, gloo takes CPU ones."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def mean(values: dict[str, float], world: World) -> dict[str, float]:
+    """The mean of each value across ranks (logged losses)."""
+    if world.size == 1 or not values:
+        return values
+    t = torch.tensor(list(values.values()), dtype=torch.float64, device=_device())
+    dist.all_reduce(t)
+    return {k: float(v) / world.size for k, v in zip(values, t.tolist())}
+
+
+def any_rank(flag: bool, world: World) -> bool:
+    """Whether ``flag`` is set on any rank."""
+    if world.size == 1:
+        return flag
+    t = torch.tensor([int(flag)], device=_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
