@@ -19,9 +19,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from zoo.blocks import adversarial_step, normal_init
 from zoo.model import Batch
-from zoo.plugins.dcgan import Discriminator, Generator, init_weights
-from zoo.plugins.gan import GAN, adversarial_step
+from zoo.plugins.dcgan import Discriminator, Generator
+from zoo.plugins.gan import GAN
 
 
 class ConditionalGenerator(nn.Module):
@@ -76,7 +77,7 @@ class CGAN(GAN):
             n, c["embed_dim"], c["ndf"], spec.channels, spec.size, c["layout"]
         )
         # DCGAN's N(0, 0.02) init for the convolutions; embeddings keep their N(0, 1) init
-        return generator.apply(init_weights), discriminator.apply(init_weights)
+        return generator.apply(normal_init), discriminator.apply(normal_init)
 
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         real, labels = batch.images, batch.labels

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.blocks import least_squares_loss, normal_init
 from zoo.data import ImageSet, to_float
 from zoo.errors import UsageError
 from zoo.model import Batch, GenerativeModel, Graph, Runner, SampleRequest
@@ -142,17 +143,6 @@ def lr_factor(step: int, total: int) -> float:
     return min(1.0, 2.0 * (total - step) / total)
 
 
-def lsgan_loss(prediction: torch.Tensor, real: bool) -> torch.Tensor:
-    target = torch.ones_like(prediction) if real else torch.zeros_like(prediction)
-    return F.mse_loss(prediction, target)
-
-
-def init_weights(m: nn.Module) -> None:
-    if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
-        nn.init.normal_(m.weight, 0.0, 0.02)
-        nn.init.zeros_(m.bias)
-
-
 class CycleGAN(GenerativeModel):
     """Settings: CycleGANConfig in zoo/plugins/__init__.py."""
 
@@ -173,7 +163,7 @@ class CycleGAN(GenerativeModel):
         self.gen_b2a = Generator(channels, c["ngf"], c["blocks"])
         self.disc_a = PatchDiscriminator(channels, c["ndf"], c["d_layers"])  # judges domain A
         self.disc_b = PatchDiscriminator(channels, c["ndf"], c["d_layers"])
-        self.apply(init_weights)
+        self.apply(normal_init)
         shape = (channels, spec.size, spec.size)
         self.pool_a = ImagePool(c["pool_size"], shape)  # generated A images, for disc_a
         self.pool_b = ImagePool(c["pool_size"], shape)
@@ -196,8 +186,8 @@ class CycleGAN(GenerativeModel):
         lam, lam_idt = c["lambda_cycle"], c["lambda_cycle"] * c["lambda_identity"]
         fake_b, fake_a = self.gen_a2b(real_a), self.gen_b2a(real_b)
         losses = {
-            "g_adv_a2b": lsgan_loss(self.disc_b(fake_b), True),
-            "g_adv_b2a": lsgan_loss(self.disc_a(fake_a), True),
+            "g_adv_a2b": least_squares_loss(self.disc_b(fake_b), 1.0),
+            "g_adv_b2a": least_squares_loss(self.disc_a(fake_a), 1.0),
             "cycle_a": F.l1_loss(self.gen_b2a(fake_b), real_a) * lam,
             "cycle_b": F.l1_loss(self.gen_a2b(fake_a), real_b) * lam,
         }
@@ -225,8 +215,14 @@ class CycleGAN(GenerativeModel):
             p.requires_grad_(True)
 
         fake_a, fake_b = self.pool_a.query(fake_a), self.pool_b.query(fake_b)
-        d_a = 0.5 * (lsgan_loss(self.disc_a(real_a), True) + lsgan_loss(self.disc_a(fake_a), False))
-        d_b = 0.5 * (lsgan_loss(self.disc_b(real_b), True) + lsgan_loss(self.disc_b(fake_b), False))
+        d_a = 0.5 * (
+            least_squares_loss(self.disc_a(real_a), 1.0)
+            + least_squares_loss(self.disc_a(fake_a), 0.0)
+        )
+        d_b = 0.5 * (
+            least_squares_loss(self.disc_b(real_b), 1.0)
+            + least_squares_loss(self.disc_b(fake_b), 0.0)
+        )
         opt["discriminators"].zero_grad(set_to_none=True)
         (d_a + d_b).backward()
         opt["discriminators"].step()

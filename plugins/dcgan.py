@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.blocks import normal_init
 from zoo.errors import UsageError
 from zoo.plugins import LAYOUTS
 from zoo.plugins.gan import GAN
@@ -69,14 +70,6 @@ def layout_for(size: int, layout: str = "fit") -> Layout:
     if layout == "odd":
         return Layout(4, blocks + 1, odd=True)
     return Layout(4, blocks + 1, pad=size // 14)  # 7 * 2^k -> 8 * 2^k
-
-
-def init_weights(m: nn.Module) -> None:
-    if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
-        nn.init.normal_(m.weight, 0.0, 0.02)
-    elif isinstance(m, nn.BatchNorm2d):
-        nn.init.normal_(m.weight, 1.0, 0.02)
-        nn.init.zeros_(m.bias)
 
 
 class Generator(nn.Module):
@@ -151,4 +144,4 @@ class DCGAN(GAN):
         c, spec = self.config, self.spec
         generator = Generator(c["nz"], c["ngf"], spec.channels, spec.size, c["layout"])
         discriminator = Discriminator(c["ndf"], spec.channels, spec.size, layout=c["layout"])
-        return generator.apply(init_weights), discriminator.apply(init_weights)
+        return generator.apply(normal_init), discriminator.apply(normal_init)

@@ -3,7 +3,9 @@
 Generator: z -> 256 -> 512 -> 1024 -> image, LeakyReLU(0.2), Tanh output in [-1, 1].
 Discriminator: image -> 512 -> 256 -> logit, LeakyReLU(0.2).
 Loss: the non-saturating generator loss (maximise log D(G(z))) with BCEWithLogits, which is
-numerically safer than Sigmoid + BCELoss and has the same optimum. Adam 2e-4, betas (0.5, 0.999).
+numerically safer than Sigmoid + BCELoss and has the same optimum. Adam 2e-4, betas
+(0.5, 0.999). The train step is `zoo.blocks.adversarial_step`, shared by dcgan, cgan and the
+LSGAN example.
 
 Options beyond the paper, off by default and shared by the GAN-objective families (DCGAN, cGAN,
 the LSGAN example): ``ema_decay`` samples from an exponential moving average of G's weights
@@ -20,10 +22,10 @@ import itertools
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from zoo.augment import augment, parse_policy
+from zoo.augment import parse_policy
+from zoo.blocks import adversarial_step
 from zoo.latent import LatentModel
 from zoo.model import Batch
 
@@ -88,46 +90,3 @@ class GAN(LatentModel):
         real = batch.images
         z = batch.noise.randn(len(real), self.config["nz"], device=real.device)
         return adversarial_step(self, step, real, (z,))
-
-
-def non_saturating_loss(logits: torch.Tensor, target: float) -> torch.Tensor:
-    """BCE with logits against a constant target: with target 1 for the generator's fakes,
-    this is the non-saturating loss -log D(G(z))."""
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
-
-
-def adversarial_step(
-    model, step, real, g_inputs, loss=non_saturating_loss, d_args=(), report=torch.sigmoid
-) -> dict[str, torch.Tensor]:
-    """One discriminator then one generator update, then the generator's EMA if it keeps one.
-
-    ``g_inputs`` are the generator's inputs (z, and labels for conditional models).
-    ``loss(output, target)`` scores discriminator outputs against the config's
-    ``real_target`` (real) or 0 (fake); the generator's fakes are scored against 1.
-    ``d_args`` are extra discriminator inputs (class labels for conditional models);
-    ``report`` maps outputs to the logged d_real / d_fake.
-    """
-    opt, policies = model.optimizers, model.augment
-
-    def d(images: torch.Tensor) -> torch.Tensor:
-        return model.discriminator(augment(images, policies), *d_args)
-
-    fake = model.generator(*g_inputs)
-    real_out, fake_out = d(real), d(fake.detach())
-    d_loss = loss(real_out, model.config["real_target"]) + loss(fake_out, 0.0)
-    opt["discriminator"].zero_grad(set_to_none=True)
-    d_loss.backward()
-    opt["discriminator"].step()
-
-    g_loss = loss(d(fake), 1.0)
-    opt["generator"].zero_grad(set_to_none=True)
-    g_loss.backward()
-    opt["generator"].step()
-    if hasattr(model, "generator_ema"):
-        model.update_ema(step, *g_inputs)
-    return {
-        "d_loss": d_loss.detach(),
-        "g_loss": g_loss.detach(),
-        "d_real": report(real_out).mean().detach(),
-        "d_fake": report(fake_out).mean().detach(),
-    }

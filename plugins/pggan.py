@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.blocks import gradient_penalty, wasserstein_estimate
 from zoo.data import ImageSpec
 from zoo.errors import UsageError
 from zoo.latent import LatentModel
@@ -288,11 +289,8 @@ class PGGAN(LatentModel):
         fake = g(batch.noise.randn(n, c["nz"], device=real.device), stage, alpha)
 
         d_real, d_fake = d(real, stage, alpha), d(fake.detach(), stage, alpha)
-        mix = torch.rand(n, 1, 1, 1, device=real.device)
-        mixed = torch.lerp(real, fake.detach(), mix).requires_grad_(True)
-        (grad,) = torch.autograd.grad(d(mixed, stage, alpha).sum(), mixed, create_graph=True)
-        penalty = (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
-        wasserstein = d_real.mean() - d_fake.mean()
+        penalty = gradient_penalty(lambda x: d(x, stage, alpha), real, fake)
+        wasserstein = wasserstein_estimate(d_real, d_fake)
         d_loss = -wasserstein + c["gp_lambda"] * penalty + c["drift"] * d_real.pow(2).mean()
         opt["discriminator"].zero_grad(set_to_none=True)
         d_loss.backward()

@@ -23,9 +23,10 @@ import torch
 from torch import nn
 
 from zoo.augment import augment, parse_policy
+from zoo.blocks import gradient_penalty, normal_init, wasserstein_estimate
 from zoo.latent import LatentModel
 from zoo.model import Batch
-from zoo.plugins.dcgan import Discriminator, Generator, init_weights
+from zoo.plugins.dcgan import Discriminator, Generator
 
 
 def critic(ndf: int, channels: int, size: int, layer_norm: bool, layout: str = "fit") -> nn.Module:
@@ -33,15 +34,6 @@ def critic(ndf: int, channels: int, size: int, layer_norm: bool, layout: str = "
     BatchNorm for a per-sample LayerNorm over (C, H, W) (GroupNorm with one group)."""
     norm = (lambda width: nn.GroupNorm(1, width)) if layer_norm else nn.BatchNorm2d
     return Discriminator(ndf, channels, size, norm, layout)
-
-
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """Mean of (||grad_x D(x_hat)||_2 - 1)^2 over x_hat = a*real + (1-a)*fake, a ~ U(0, 1)
-    per sample; the graph is kept so the penalty trains the critic."""
-    a = torch.rand(len(real), 1, 1, 1, device=real.device)
-    x_hat = (a * real + (1 - a) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
 class WGAN(LatentModel):
@@ -54,7 +46,7 @@ class WGAN(LatentModel):
         c = config
         self.generator = Generator(c["nz"], c["ngf"], spec.channels, spec.size, c["layout"])
         self.critic = critic(c["ndf"], spec.channels, spec.size, self.gp, c["layout"])
-        self.apply(init_weights)
+        self.apply(normal_init)
         if config["ema_decay"] > 0:
             self.enable_ema()
         self.augment = parse_policy(config["augment"])
@@ -85,7 +77,7 @@ class WGAN(LatentModel):
             with torch.no_grad():
                 fake = self.generator(batch.noise.randn(len(real), c["nz"], device=real.device))
             real, fake = augment(real, self.augment), augment(fake, self.augment)
-            distance = self.critic(real).mean() - self.critic(fake).mean()
+            distance = wasserstein_estimate(self.critic(real), self.critic(fake))
             loss = -distance
             if self.gp:
                 penalty = gradient_penalty(self.critic, real, fake)

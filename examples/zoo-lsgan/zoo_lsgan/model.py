@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import torch
 
+from zoo.blocks import adversarial_step, least_squares_loss
 from zoo.model import Batch
 from zoo.plugins.dcgan import DCGAN
-from zoo.plugins.gan import adversarial_step
 
 
-def least_squares_loss(scores: torch.Tensor, target: float) -> torch.Tensor:
+def half_least_squares(scores: torch.Tensor, target: float) -> torch.Tensor:
     """1/2 E[(D(.) - target)^2]: targets b=1 for reals, a=0 for fakes, c=1 for the generator."""
-    return 0.5 * ((scores - target) ** 2).mean()
+    return 0.5 * least_squares_loss(scores, target)
 
 
 class LSGAN(DCGAN):
@@ -35,4 +35,4 @@ class LSGAN(DCGAN):
         real = batch.images
         z = batch.noise.randn(len(real), self.config["nz"], device=real.device)
         # scores are unbounded, so the logged d_real / d_fake are the raw scores
-        return adversarial_step(self, step, real, (z,), least_squares_loss, report=lambda s: s)
+        return adversarial_step(self, step, real, (z,), half_least_squares, report=lambda s: s)
