@@ -15,7 +15,16 @@ import torch
 
 from zoo.errors import ZooError
 from zoo.files import atomic_path
-from zoo.model import FORMAT_KEY, FORMAT_VERSION, GenerativeModel, Graph, ModelInfo
+from zoo.metadata import (
+    FORMAT_KEY,
+    FORMAT_VERSION,
+    GRAPH_KEY,
+    GRAPHS_KEY,
+    INFO_KEY,
+    VERSION_KEY,
+    graph_layout,
+)
+from zoo.model import GenerativeModel, Graph, ModelInfo
 from zoo.runtime import onnx_session
 
 OPSET = 18
@@ -116,9 +125,9 @@ def export(model: GenerativeModel, out: Path, info: ModelInfo) -> list[Path]:
     spec = info.spec
     common = {
         FORMAT_KEY: str(FORMAT_VERSION),
-        "zoo.info": info.to_json(),
-        "zoo.graphs": json.dumps({k: p.name for k, p in files.items()}),
-        "zoo.version": info.zoo_version,
+        INFO_KEY: info.to_json(),
+        GRAPHS_KEY: graph_layout(graphs, {k: p.name for k, p in files.items()}),
+        VERSION_KEY: info.zoo_version,
         "family": info.family,
         "output_range": json.dumps(list(spec.value_range)),
         "image_shape": json.dumps([spec.channels, spec.size, spec.size]),
@@ -128,7 +137,7 @@ def export(model: GenerativeModel, out: Path, info: ModelInfo) -> list[Path]:
     for name, g in graphs.items():
         meta = {
             **common,
-            "zoo.graph": name,
+            GRAPH_KEY: name,
             **g.metadata,
             "inputs": json.dumps(
                 {

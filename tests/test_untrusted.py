@@ -78,11 +78,13 @@ def test_graph_table_cannot_reach_outside_the_folder(exported, tmp_path, zoo):
     model = onnx.load(str(exported["onnx"]))
     for prop in model.metadata_props:
         if prop.key == "zoo.graphs":
-            prop.value = json.dumps({"generator": "../../elsewhere.onnx"})
+            graphs = json.loads(prop.value)
+            graphs["generator"]["file"] = "../../elsewhere.onnx"
+            prop.value = json.dumps(graphs)
     bad = tmp_path / "g.onnx"
     bad.write_bytes(model.SerializeToString())
     r = zoo("sample", str(bad), "--runtime", "onnx", "-n", "2", "--out", str(tmp_path / "x.png"))
-    assert r.code == 2 and "zoo.graphs must map graph names to .onnx files beside it" in r.err
+    assert r.code == 2 and "zoo.graphs must name each graph's .onnx file beside it" in r.err
     for prop in model.metadata_props:
         if prop.key == "zoo.graphs":
             prop.value = "{not json"

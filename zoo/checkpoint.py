@@ -19,11 +19,17 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from zoo.errors import UsageError, ZooError
 from zoo.files import atomic_dir, atomic_path
-from zoo.model import FORMAT_KEY, FORMAT_VERSION, ModelInfo, check_format
+from zoo.metadata import (
+    FORMAT_KEY,
+    FORMAT_VERSION,
+    INFO_KEY,
+    KIND_KEY,
+    VERSION_KEY,
+    ModelInfo,
+    check_format,
+)
 
-INFO_KEY = "zoo.info"
 HALF = (torch.float16, torch.bfloat16)
-KIND_KEY = "zoo.kind"
 
 
 def save_weights(
@@ -37,6 +43,7 @@ def save_weights(
     metadata = {
         FORMAT_KEY: str(FORMAT_VERSION),
         INFO_KEY: info.to_json(),
+        VERSION_KEY: info.zoo_version,
         KIND_KEY: kind,
         **(extra or {}),
     }

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from zoo.errors import UsageError, ZooError
+from zoo.metadata import ImageSpec as ImageSpec  # re-exported: where data sets are described
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 TORCHVISION_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
@@ -26,33 +27,6 @@ BUNDLED = {
 }
 HELD_OUT = 0.2
 SPLIT_SEED = 0
-
-
-@dataclass(frozen=True)
-class ImageSpec:
-    """What a model consumes and produces: images in ``value_range``, NCHW."""
-
-    channels: int
-    size: int
-    num_classes: int = 0
-    value_range: tuple[float, float] = (-1.0, 1.0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "channels": self.channels,
-            "size": self.size,
-            "num_classes": self.num_classes,
-            "value_range": list(self.value_range),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ImageSpec:
-        return cls(
-            int(d["channels"]),
-            int(d["size"]),
-            int(d.get("num_classes", 0)),
-            tuple(d.get("value_range", (-1.0, 1.0))),
-        )
 
 
 @dataclass

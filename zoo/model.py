@@ -6,16 +6,17 @@ by name: it loads the class a `FamilySpec` points to and talks to it through the
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import nn
 
-from zoo.data import ImageSet, ImageSpec
+from zoo.data import ImageSet
 from zoo.distributed import Noise
 from zoo.errors import UsageError
+from zoo.metadata import ImageSpec
+from zoo.metadata import ModelInfo as ModelInfo  # re-exported: families and exporters
 
 
 @dataclass
@@ -64,65 +65,6 @@ class Runner(Protocol):
     """Runs a named graph in PyTorch or onnxruntime; inputs and outputs are CPU tensors."""
 
     def __call__(self, graph: str, **inputs: torch.Tensor) -> dict[str, torch.Tensor]: ...
-
-
-FORMAT_KEY = "zoo.format"
-# The version of the metadata layout zoo writes into safetensors and ONNX files. Files without
-# the key predate it (version 0) and read the same; a newer version than this release knows
-# is refused, so an old zoo never misreads a file written by a later one.
-FORMAT_VERSION = 1
-
-
-def check_format(metadata: dict[str, str], where: object) -> int:
-    """The file's metadata format version, refusing versions this release cannot read."""
-    text = metadata.get(FORMAT_KEY, "0")
-    if not text.isdigit() or len(text) > 6:
-        raise UsageError(f"{where} has a malformed {FORMAT_KEY} ({text[:20]!r})")
-    version = int(text)
-    if version > FORMAT_VERSION:
-        raise UsageError(
-            f"{where} uses zoo metadata format {version}, newer than this zoo reads "
-            f"({FORMAT_VERSION}); upgrade zoo-gen to load it"
-        )
-    return version
-
-
-@dataclass
-class ModelInfo:
-    """Everything needed to rebuild a model without its training run."""
-
-    family: str
-    config: dict[str, Any]
-    spec: ImageSpec
-    name: str = ""
-    data: str = ""
-    train: dict[str, Any] = field(default_factory=dict)
-    step: int = 0
-    zoo_version: str = ""
-    classes: list[str] = field(default_factory=list)
-
-    def to_json(self) -> str:
-        d = dict(self.__dict__)
-        d["spec"] = self.spec.to_dict()
-        return json.dumps(d, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> ModelInfo:
-        """Parse metadata from a file that may come from anywhere: names must be catalogue
-        names, since they end up in messages and must never end up in paths."""
-        from zoo.specs import NAME_RE
-
-        d = json.loads(text)
-        if not isinstance(d, dict):
-            raise ValueError("zoo.info is not a JSON object")
-        d["spec"] = ImageSpec.from_dict(d["spec"])
-        for key in ("family", "name"):
-            value = d.get(key, "")
-            if not isinstance(value, str) or (
-                (value or key == "family") and not NAME_RE.match(value)
-            ):
-                raise ValueError(f"{key} {str(value)[:40]!r} is not a valid name")
-        return cls(**d)
 
 
 class GenerativeModel(nn.Module):

@@ -3,13 +3,12 @@ from elsewhere is safe to run before onnxruntime sees it."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import UsageError
-from zoo.model import ModelInfo, check_format
+from zoo.metadata import INFO_KEY, ModelInfo, check_format, read_graphs
 
 
 def _load(path: Path) -> Any:
@@ -70,11 +69,11 @@ def self_contained(path: Path) -> bytes:
 
 def read_onnx_info(path: Path) -> ModelInfo:
     meta = onnx_metadata(path)
-    if "zoo.info" not in meta:
+    if INFO_KEY not in meta:
         raise UsageError(f"{path} has no zoo metadata: it was not exported by zoo")
     check_format(meta, path)
     try:
-        return ModelInfo.from_json(meta["zoo.info"])
+        return ModelInfo.from_json(meta[INFO_KEY])
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise UsageError(f"{path} has corrupt zoo metadata ({exc})") from None
 
@@ -82,14 +81,11 @@ def read_onnx_info(path: Path) -> ModelInfo:
 def graph_files(path: Path) -> dict[str, Path]:
     """All graphs exported with ``path`` (a VAE's encoder beside its decoder, ...), which must
     be plain file names in the same folder."""
-    try:
-        graphs = json.loads(onnx_metadata(path).get("zoo.graphs", "{}"))
-    except json.JSONDecodeError:
-        raise UsageError(f"{path} has malformed zoo.graphs metadata") from None
-    if not isinstance(graphs, dict) or not all(
+    graphs = {name: g.get("file") for name, g in read_graphs(onnx_metadata(path), path).items()}
+    if not all(
         isinstance(f, str) and f.endswith(".onnx") and Path(f).name == f for f in graphs.values()
     ):
-        raise UsageError(f"{path}: zoo.graphs must map graph names to .onnx files beside it")
+        raise UsageError(f"{path}: zoo.graphs must name each graph's .onnx file beside it")
     files = {name: path.with_name(file) for name, file in graphs.items()}
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:

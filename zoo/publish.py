@@ -25,13 +25,14 @@ from typing import Any
 import torch
 
 from zoo import api
-from zoo.checkpoint import INFO_KEY, read_info, save_weights
+from zoo.checkpoint import read_info, save_weights
 from zoo.data import load_dataset
 from zoo.download import sha256_file
 from zoo.evaluation import DEFAULT_N, Report, evaluate
 from zoo.files import atomic_path, write_text
 from zoo.images import save_samples
-from zoo.model import FORMAT_VERSION, GenerativeModel, ModelInfo
+from zoo.metadata import FORMAT_KEY, FORMAT_VERSION, INFO_KEY, KIND_KEY
+from zoo.model import GenerativeModel, ModelInfo
 from zoo.training import read_metrics
 
 BLOCK = "# --- pretrained weights: written by scripts/publish_weights.py, do not edit by hand ---"
@@ -117,8 +118,8 @@ def _write_weights(loaded: api.Loaded, path: Path, dtype: torch.dtype) -> None:
     }
     _, metadata = read_info(loaded.path)
     extra = {k: v for k, v in metadata.items() if k.startswith("zoo.") and k != INFO_KEY}
-    extra.pop("zoo.kind", None)
-    extra.pop("zoo.format", None)
+    extra.pop(KIND_KEY, None)
+    extra.pop(FORMAT_KEY, None)
     save_weights(path, tensors, info, "pretrained", extra)
 
 
