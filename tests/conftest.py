@@ -45,7 +45,11 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("ZOO_DEBUG", raising=False)
     for name in ("ZOO_OFFLINE", "ZOO_WEIGHTS_URL", "ZOO_DOWNLOAD_TIMEOUT", "ZOO_DOWNLOAD_RETRIES"):
         monkeypatch.delenv(name, raising=False)
-    return tmp_path
+    from zoo.registry import set_registry
+
+    set_registry(None)  # each test sees the plugins its own environment loads
+    yield tmp_path
+    set_registry(None)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from zoo import CatalogueEntry, ExporterSpec, FamilySpec, hookimpl
 from zoo.cli import COMMANDS, cli, main
-from zoo.errors import ZooError
+from zoo.errors import UsageError, ZooError
 from zoo.registry import PluginError, PluginRecord, build_registry, set_registry
 
 GOOD = """
@@ -549,3 +549,44 @@ def test_family_schemas_are_checked_as_they_register(site: Path) -> None:
     assert "plugin 'schemas' (schema-dist)" in problems
     reg.check()  # the entry's config is checked against its family's schema
     assert "bad value 0 for 'width' in the config of good-wide: it must be >= 1" in reg.problems
+
+
+def noise_source(source: str, **_):
+    """A plugin's data source: noise:N gives N random 8x8 images with 2 classes."""
+    import torch
+
+    from zoo.data import Dataset, ImageSet
+
+    n = int(source.removeprefix("noise:"))
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8, generator=gen)
+    labels = torch.arange(n) % 2
+    split = n // 5
+    train, test = ImageSet(images[split:], labels[split:]), ImageSet(images[:split], labels[:split])
+    return Dataset(source, train, test, classes=["a", "b"])
+
+
+def test_a_plugin_adds_a_data_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from zoo import DataSourceSpec, plugin
+    from zoo.api import train
+    from zoo.data import load_dataset
+
+    obj = plugin(DataSourceSpec("noise", "random images", f"{__name__}:noise_source", "N"))
+    set_registry(build_registry(extra=[(obj, record("noise"))]))
+    try:
+        data = load_dataset("noise:40", image_size=16)
+        assert (len(data.train), len(data.test), data.spec.size) == (32, 8, 16)
+        assert data.classes == ["a", "b"]
+        result = train(
+            "cgan",
+            data="noise:40",
+            out=tmp_path / "run",
+            steps=2,
+            progress=False,
+            overrides={"image_size": 16, "nz": 4, "ngf": 4, "ndf": 4, "batch_size": 4},
+        )
+        assert result.step == 2
+        with pytest.raises(UsageError, match="bad data source 'noise': use --data noise:N"):
+            load_dataset("noise")
+    finally:
+        set_registry(None)

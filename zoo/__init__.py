@@ -7,13 +7,14 @@ The heavy API lives in `zoo.api`, the base class for families in `zoo.model`.
 from zoo.errors import UsageError, ZooError
 from zoo.hookspecs import hookimpl, plugin
 from zoo.settings import Config, setting
-from zoo.specs import CatalogueEntry, ExporterSpec, FamilySpec
+from zoo.specs import CatalogueEntry, DataSourceSpec, ExporterSpec, FamilySpec
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CatalogueEntry",
     "Config",
+    "DataSourceSpec",
     "ExporterSpec",
     "FamilySpec",
     "UsageError",

