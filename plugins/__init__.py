@@ -1,5 +1,5 @@
-"""Built-in model families and data sources, registered through the ``zoo`` entry-point group
-like any plugin.
+"""Built-in model families, data sources and loggers, registered through the ``zoo``
+entry-point group like any plugin.
 
 Each family is declared here in full but lightly: its name, its paper, its hyperparameters
 (a typed schema, `zoo.Config`) and the training settings its paper prefers. The family module
@@ -15,7 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from zoo import Config, DataSourceSpec, FamilySpec, UsageError, plugin, setting
+from zoo import Config, DataSourceSpec, FamilySpec, LoggerSpec, UsageError, plugin, setting
 
 EMA_HELP = "> 0: sample from an EMA of G's weights with this decay (zoo/latent.py); 0: off"
 AUGMENT_HELP = "DiffAugment policies for what D sees, e.g. 'translation,cutout' (zoo/augment.py)"
@@ -234,5 +234,15 @@ data_plugin = plugin(
         "two sources as the domains of an unpaired translation",
         "zoo.data:unpaired",
         argument="A,B",
+    ),
+)
+
+# The built-in training loggers (zoo/loggers.py); metrics.jsonl is always written besides.
+loggers_plugin = plugin(
+    LoggerSpec("csv", "metrics.csv in the run: step, name, value rows", "zoo.loggers:CSVLogger"),
+    LoggerSpec(
+        "tensorboard",
+        "TensorBoard events in RUN/tensorboard (needs the tensorboard package)",
+        "zoo.loggers:TensorBoardLogger",
     ),
 )

@@ -7,7 +7,7 @@ The heavy API lives in `zoo.api`, the base class for families in `zoo.model`.
 from zoo.errors import UsageError, ZooError
 from zoo.hookspecs import hookimpl, plugin
 from zoo.settings import Config, setting
-from zoo.specs import CatalogueEntry, DataSourceSpec, ExporterSpec, FamilySpec
+from zoo.specs import CatalogueEntry, DataSourceSpec, ExporterSpec, FamilySpec, LoggerSpec
 
 __version__ = "0.1.0"
 
@@ -17,6 +17,7 @@ __all__ = [
     "DataSourceSpec",
     "ExporterSpec",
     "FamilySpec",
+    "LoggerSpec",
     "UsageError",
     "ZooError",
     "__version__",

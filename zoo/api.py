@@ -139,13 +139,14 @@ def train(
     resume: bool = False,
     precision: str = "auto",
     progress: bool = True,
+    log: list[str] | None = None,
 ) -> TrainResult:
     """Train a catalogue model or a family into ``out`` (default runs/TARGET).
 
     ``overrides`` are `--set` values for training settings and hyperparameters; ``seed``
     defaults to 0. With ``resume`` the run continues from its last checkpoint, exactly as if
     never stopped. Everything is checked before anything is written, and the run directory
-    is locked while it trains.
+    is locked while it trains. ``log`` names loggers besides metrics.jsonl (`zoo.loggers`).
 
     Under torchrun (WORLD_SIZE > 1) each process trains its shard of every batch and rank 0
     writes the run (zoo/distributed.py); resuming across nodes needs the run directory on a
@@ -155,6 +156,8 @@ def train(
     for key, value in (("steps", steps), ("epochs", epochs), ("batch_size", batch_size)):
         if value is not None:
             overrides[key] = value
+    for name in log or []:
+        get_registry().logger(name)  # an unknown name fails before anything is written
     world = distributed.World.from_env()
     dev = resolve_device(device)
     if world.size > 1 and dev.type == "cuda":  # one GPU per process
@@ -192,7 +195,17 @@ def train(
             if world.main:
                 clean_stale(run_dir)
             trainer = Trainer(
-                model, info, dataset, s, run_dir, dev, plan.seed, plan.precision, progress, world
+                model,
+                info,
+                dataset,
+                s,
+                run_dir,
+                dev,
+                plan.seed,
+                plan.precision,
+                progress,
+                world,
+                log or [],
             )
             if checkpoint is not None:
                 trainer.resume(checkpoint)

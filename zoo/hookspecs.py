@@ -23,7 +23,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from zoo.specs import CatalogueEntry, DataSourceSpec, ExporterSpec, FamilySpec
+    from zoo.specs import CatalogueEntry, DataSourceSpec, ExporterSpec, FamilySpec, LoggerSpec
 
 PROJECT = "zoo"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -69,6 +69,18 @@ def register_data_sources(register: Callable[[DataSourceSpec], None]) -> None:
 
 
 @hookspec
+def register_loggers(register: Callable[[LoggerSpec], None]) -> None:
+    """Add training loggers for `zoo train --log NAME`.
+
+    Call ``register(LoggerSpec(name, summary, target))``. ``target`` is an import path to a
+    callable ``(run_dir, config, start_step)`` returning an object with ``log(step,
+    values)``, ``image(step, name, png_path)`` and ``close()`` (see `zoo.loggers`); zoo
+    imports it only when a run asks for it. zoo's csv and tensorboard loggers are registered
+    through this hook too.
+    """
+
+
+@hookspec
 def register_catalogue(register: Callable[[CatalogueEntry], None]) -> None:
     """Add named models to the catalogue (`zoo list`).
 
@@ -90,19 +102,22 @@ def register_commands(cli: click.Group) -> None:
     """
 
 
-def plugin(*specs: FamilySpec | ExporterSpec | CatalogueEntry | DataSourceSpec) -> SimpleNamespace:
+def plugin(
+    *specs: FamilySpec | ExporterSpec | CatalogueEntry | DataSourceSpec | LoggerSpec,
+) -> SimpleNamespace:
     """A plugin object that registers ``specs``: the shortest way to publish them.
 
     ``my_plugin = zoo.plugin(FamilySpec(...), CatalogueEntry(...))`` in a light module, with
     ``[project.entry-points.zoo] mine = "my_package.plugin_module:my_plugin"``.
     """
-    from zoo.specs import CatalogueEntry, DataSourceSpec, ExporterSpec, FamilySpec
+    from zoo.specs import CatalogueEntry, DataSourceSpec, ExporterSpec, FamilySpec, LoggerSpec
 
     hooks = {}
     for kind, hook in (
         (FamilySpec, "register_families"),
         (ExporterSpec, "register_exporters"),
         (DataSourceSpec, "register_data_sources"),
+        (LoggerSpec, "register_loggers"),
         (CatalogueEntry, "register_catalogue"),
     ):
         chosen = [s for s in specs if isinstance(s, kind)]

@@ -33,6 +33,7 @@ from zoo.specs import (
     DataSourceSpec,
     ExporterSpec,
     FamilySpec,
+    LoggerSpec,
     import_target,
     printable,
     printable_fields,
@@ -47,12 +48,19 @@ GROUP = "zoo"
 PLUGIN_FAULTS = (Exception, SystemExit)
 SLOW_SECONDS = 3.0  # plugin code running longer than this gets a line saying which plugin
 BUILTIN_DIST = "zoo-gen"
-HOOKS = ("register_families", "register_exporters", "register_data_sources", "register_catalogue")
+HOOKS = (
+    "register_families",
+    "register_exporters",
+    "register_data_sources",
+    "register_loggers",
+    "register_catalogue",
+)
 # kind of registered object -> the PluginRecord list that names them
 LISTS = {
     "family": "families",
     "exporter": "exporters",
     "data source": "data_sources",
+    "logger": "loggers",
     "model": "catalogue",
 }
 COMMANDS_HOOK = "register_commands"  # needs the CLI, so it runs later: Registry.commands
@@ -71,6 +79,7 @@ class PluginRecord:
     families: list[str] = field(default_factory=list)
     exporters: list[str] = field(default_factory=list)
     data_sources: list[str] = field(default_factory=list)
+    loggers: list[str] = field(default_factory=list)
     catalogue: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     error: str | None = None
@@ -97,6 +106,7 @@ class Registry:
     families: dict[str, FamilySpec] = field(default_factory=dict)
     exporters: dict[str, ExporterSpec] = field(default_factory=dict)
     data_sources: dict[str, DataSourceSpec] = field(default_factory=dict)
+    loggers: dict[str, LoggerSpec] = field(default_factory=dict)
     catalogue: dict[str, CatalogueEntry] = field(default_factory=dict)
     plugins: list[PluginRecord] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -156,12 +166,26 @@ class Registry:
     def sources(self) -> list[DataSourceSpec]:
         return list(self.data_sources.values())
 
+    def logger(self, name: str) -> Any:
+        """The factory of logger ``name`` (`zoo.loggers`), imported and checked."""
+        self._check_clash("logger", name)
+        spec = self.loggers.get(name)
+        if spec is None:
+            raise UsageError(
+                f"unknown logger {name!r}{suggest(name, self.loggers)}; "
+                f"loggers: {', '.join(sorted(self.loggers)) or 'none loaded'}"
+            )
+        self._verify("logger", spec)
+        return import_target(spec.target)
+
     def plugin_of(self, kind: str, name: str) -> PluginRecord | None:
         """The plugin that registered ``kind`` (family, exporter, model, command) ``name``."""
         attr = LISTS.get(kind, "commands")
         return next((p for p in self.plugins if name in getattr(p, attr)), None)
 
-    def _verify(self, kind: str, spec: FamilySpec | ExporterSpec | DataSourceSpec) -> None:
+    def _verify(
+        self, kind: str, spec: FamilySpec | ExporterSpec | DataSourceSpec | LoggerSpec
+    ) -> None:
         """Import ``spec.target`` and check it, so a broken plugin fails with its name."""
         if (kind, spec.name) in self._verified:
             return
@@ -187,11 +211,12 @@ class Registry:
             ("family", self.families),
             ("exporter", self.exporters),
             ("data source", self.data_sources),
+            ("logger", self.loggers),
         )
         for kind, specs in checked:
             for name in sorted(specs):
                 try:
-                    if kind == "data source":
+                    if kind in ("data source", "logger"):
                         self._verify(kind, specs[name])
                     else:
                         getattr(self, kind)(name)
@@ -346,7 +371,8 @@ def _recorders(registry: Registry, record: PluginRecord) -> dict[str, Callable[[
                 f"the bad name {obj.name!r}; use lower-case letters, digits, '-' and '_'"
             )
             return False
-        if isinstance(obj, FamilySpec | ExporterSpec | DataSourceSpec) and ":" not in obj.target:
+        targeted = FamilySpec | ExporterSpec | DataSourceSpec | LoggerSpec
+        if isinstance(obj, targeted) and ":" not in obj.target:
             registry._problem(
                 f"plugin {record.name!r} ({record.distribution}) registered {kind} "
                 f"{obj.name!r} with target {obj.target!r}; expected 'package.module:attr'"
@@ -381,6 +407,11 @@ def _recorders(registry: Registry, record: PluginRecord) -> dict[str, Callable[[
             registry.data_sources[spec.name] = printable_fields(spec)
             record.data_sources.append(spec.name)
 
+    def logger(spec: LoggerSpec) -> None:
+        if check_name("logger", spec, LoggerSpec):
+            registry.loggers[spec.name] = printable_fields(spec)
+            record.loggers.append(spec.name)
+
     def model(entry: CatalogueEntry) -> None:
         if not check_name("model", entry, CatalogueEntry):
             return
@@ -397,6 +428,7 @@ def _recorders(registry: Registry, record: PluginRecord) -> dict[str, Callable[[
         "register_families": family,
         "register_exporters": exporter,
         "register_data_sources": data_source,
+        "register_loggers": logger,
         "register_catalogue": model,
     }
 

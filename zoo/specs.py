@@ -92,6 +92,16 @@ class DataSourceSpec:
 
 
 @dataclass(frozen=True)
+class LoggerSpec:
+    """A training logger for `zoo train --log NAME`: ``target`` names a callable
+    ``(run_dir, config, start_step)`` returning a `zoo.loggers.Logger`."""
+
+    name: str
+    summary: str
+    target: str
+
+
+@dataclass(frozen=True)
 class Weights:
     """Pretrained weights for a catalogue entry: one safetensors file, checked by sha256 and
     size before every use.

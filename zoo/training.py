@@ -30,6 +30,7 @@ from zoo.distributed import ONE, Noise, World
 from zoo.errors import UsageError, ZooError
 from zoo.files import atomic_path, write_text
 from zoo.images import save_samples
+from zoo.loggers import Logger, open_loggers
 from zoo.model import Batch, GenerativeModel, ModelInfo
 from zoo.settings import TrainSettings
 
@@ -189,8 +190,10 @@ class MetricsLog:
     A non-finite loss is caught at the next flush, before any checkpoint is written.
     """
 
-    def __init__(self, path: Path, clock: float = 0.0, world: World = ONE):
-        self.path, self.world = path, world
+    def __init__(
+        self, path: Path, clock: float = 0.0, world: World = ONE, loggers: list[Logger] = ()
+    ):
+        self.path, self.world, self.loggers = path, world, list(loggers)
         self.sums: dict[str, torch.Tensor] = {}
         self.count = self.images = 0
         self.window = time.perf_counter()
@@ -220,6 +223,8 @@ class MetricsLog:
             row = {"step": step, **{k: round(v, 6) for k, v in values.items()}}
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
+            for logger in self.loggers:
+                logger.log(step, values)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -264,10 +269,11 @@ class Trainer:
         precision: str = "auto",
         progress: bool = True,
         world: World = ONE,
+        log_to: list[str] = (),
     ):
         self.model, self.info, self.data = model, info, data
         self.settings, self.run_dir, self.device = settings, run_dir, device
-        self.seed, self.world = seed, world
+        self.seed, self.world, self.log_to = seed, world, list(log_to)
         self.progress = progress and world.main
         self.precision = resolve_precision(precision, device)
         if model.conditional and data.train.labels is None:
@@ -348,12 +354,15 @@ class Trainer:
                 f" ({write_failure(exc)}); {kept}; free space, then continue with --resume"
             ) from exc
 
-    def preview(self) -> None:
+    def preview(self, loggers: list[Logger] = ()) -> None:
         """A sample grid from fixed noise, so grids across steps are comparable."""
         held_out = self.data.test_b if self.model.domains == 2 else None
         images, nrow = self.model.preview(self.data.test, held_out, self.seed)
         self.model.train()
-        save_samples(self.run_dir / "samples" / f"step-{self.step:08d}.png", images, nrow)
+        path = self.run_dir / "samples" / f"step-{self.step:08d}.png"
+        save_samples(path, images, nrow)
+        for logger in loggers:
+            logger.image(self.step, "samples", path)
 
     def _validate(self) -> dict[str, float]:
         with torch.no_grad():
@@ -374,11 +383,22 @@ class Trainer:
         return Batch(images, labels, images_b, noise)
 
     def fit(self) -> TrainResult:
-        s, total, main = self.settings, self.total_steps(), self.world.main
+        total, main = self.total_steps(), self.world.main
+        loggers: list[Logger] = []
         if main:
-            info_json = json.dumps(json.loads(self.info.to_json()), indent=2)
-            write_text(self.run_dir / "config.json", info_json)
-        log = MetricsLog(self.run_dir / "metrics.jsonl", self.clock, self.world)
+            config = json.loads(self.info.to_json())
+            write_text(self.run_dir / "config.json", json.dumps(config, indent=2))
+            loggers = open_loggers(self.log_to, self.run_dir, config, self.step)
+        try:
+            return self._fit(
+                total, MetricsLog(self.run_dir / "metrics.jsonl", self.clock, self.world, loggers)
+            )
+        finally:
+            for logger in loggers:
+                logger.close()
+
+    def _fit(self, total: int, log: MetricsLog) -> TrainResult:
+        s, main = self.settings, self.world.main
         autocast = (
             torch.autocast("cuda", dtype=torch.bfloat16)
             if self.precision == "bf16"
@@ -418,7 +438,7 @@ class Trainer:
                     if lines is not None:
                         lines.report(self.step, means)
                 if main and (self.step % s.sample_every == 0 or done):
-                    self.preview()
+                    self.preview(log.loggers)
                 if self.step % s.checkpoint_every == 0 or done:
                     if main:
                         log.write(self.step, self._validate())

@@ -61,6 +61,7 @@ def _row(p: PluginRecord) -> list[str]:
         *(f"family:{n}" for n in p.families),
         *(f"exporter:{n}" for n in p.exporters),
         *(f"data:{n}" for n in p.data_sources),
+        *(f"logger:{n}" for n in p.loggers),
         *(f"model:{n}" for n in p.catalogue),
         *(f"command:{n}" for n in p.commands),
     ]

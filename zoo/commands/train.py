@@ -46,6 +46,13 @@ import click
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option(
+    "--log",
+    "log",
+    multiple=True,
+    metavar="NAME",
+    help="Also log to NAME: csv, tensorboard or a plugin's logger (`zoo plugins`). Repeatable.",
+)
+@click.option(
     "--nproc",
     type=click.IntRange(min=1),
     default=1,
@@ -64,6 +71,7 @@ def train_cmd(
     seed,
     resume,
     quiet,
+    log,
     nproc,
 ) -> None:
     """Train MODEL (a catalogue name or a family) and write checkpoints, sample grids and
@@ -90,6 +98,7 @@ def train_cmd(
         resume=resume,
         precision=precision,
         progress=not quiet,
+        log=list(log),
     )
     if os.environ.get("RANK", "0") != "0":  # rank 0 speaks for the job
         return
