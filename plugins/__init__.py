@@ -15,7 +15,16 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from zoo import Config, DataSourceSpec, FamilySpec, LoggerSpec, UsageError, plugin, setting
+from zoo import (
+    Config,
+    DataSourceSpec,
+    FamilySpec,
+    LoggerSpec,
+    SampleOption,
+    UsageError,
+    plugin,
+    setting,
+)
 
 EMA_HELP = "> 0: sample from an EMA of G's weights with this decay (zoo/latent.py); 0: off"
 AUGMENT_HELP = "DiffAugment policies for what D sees, e.g. 'translation,cutout' (zoo/augment.py)"
@@ -184,6 +193,16 @@ vae_plugin = plugin(
         "zoo.plugins.vae:VAE",
         VAEConfig,
         {"batch_size": 128},
+        (
+            SampleOption(
+                "interpolate",
+                "With two or more --input images: a row of this many images walking between "
+                "each pair's latent means",
+                "int",
+                range=">= 2",
+                row=True,
+            ),
+        ),
     )
 )
 pggan_plugin = plugin(
@@ -203,6 +222,14 @@ cyclegan_plugin = plugin(
         "zoo.plugins.cyclegan:CycleGAN",
         CycleGANConfig,
         {"batch_size": 8},
+        (
+            SampleOption(
+                "direction",
+                "Which way to translate",
+                choices=("a2b", "b2a"),
+                second_domain=("b2a",),
+            ),
+        ),
     )
 )
 

@@ -148,7 +148,6 @@ class CycleGAN(GenerativeModel):
 
     domains = 2
     takes_input = True
-    sample_options = {"direction": ("a2b", "b2a")}
     inference = ("gen_a2b", "gen_b2a")
 
     def __init__(self, config, spec):

@@ -94,7 +94,6 @@ class VAE(GenerativeModel):
     """Settings: VAEConfig in zoo/plugins/__init__.py."""
 
     takes_input = True
-    sample_options = {"interpolate": ()}  # number of steps between two inputs
     inference = ("encoder", "decoder")
 
     def __init__(self, config, spec):
@@ -173,9 +172,6 @@ class VAE(GenerativeModel):
         super().check_request(request)
         if "interpolate" not in request.options:
             return
-        steps = request.options["interpolate"]
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-            raise UsageError(f"interpolate takes a number of steps >= 2 (got {steps!r})")
         if request.inputs is None or len(request.inputs) < 2:
             raise UsageError("interpolate needs at least two --input images")
 

@@ -15,6 +15,7 @@ from zoo.data import ImageSpec
 from zoo.errors import UsageError
 from zoo.model import Batch, SampleRequest
 from zoo.plugins import CycleGANConfig, cyclegan
+from zoo.registry import get_registry
 
 TINY = {"ngf": 4, "ndf": 8, "blocks": 1, "d_layers": 1, "pool_size": 4}
 DATA = "unpaired:digits,digits"
@@ -131,10 +132,11 @@ def test_requests_need_inputs_with_sides_divisible_by_4():
         model.check_request(SampleRequest(2, gen))
     with pytest.raises(UsageError):
         model.check_request(SampleRequest(2, gen, inputs=torch.zeros(2, 1, 30, 30)))
-    with pytest.raises(UsageError):
-        model.check_request(
-            SampleRequest(2, gen, inputs=torch.zeros(2, 1, 16, 16), options={"direction": "x"})
-        )
+    family = get_registry().family("cyclegan", load=False)  # options: checked by the core
+    with pytest.raises(UsageError, match="bad direction 'x': choose from a2b, b2a"):
+        family.check_sample_options({"direction": "x"})
+    with pytest.raises(UsageError, match="cyclegan does not take the sample option 'steps'"):
+        family.check_sample_options({"steps": 3})
 
 
 def _train(run, steps, resume=False):

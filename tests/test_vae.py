@@ -13,6 +13,7 @@ from zoo.data import ImageSpec, load_dataset
 from zoo.errors import UsageError
 from zoo.model import Batch, SampleRequest
 from zoo.plugins import VAEConfig, vae
+from zoo.registry import get_registry
 from zoo.runtime import TorchRunner
 
 TINY = {**VAEConfig.defaults(), "nz": 4, "nf": 8, "hidden": 32, "lr": 2e-3}
@@ -74,13 +75,18 @@ def test_sample_modes_shapes():
     torch.testing.assert_close(lerp[11], recon[3])
 
 
-@pytest.mark.parametrize(
-    ("inputs", "steps"), [(None, 4), (torch.zeros(1, 1, 8, 8), 4), (torch.zeros(2, 1, 8, 8), 1)]
-)
-def test_bad_interpolation_requests(inputs, steps):
-    request = SampleRequest(2, torch.Generator(), inputs=inputs, options={"interpolate": steps})
-    with pytest.raises(UsageError):
+@pytest.mark.parametrize("inputs", [None, torch.zeros(1, 1, 8, 8)])
+def test_interpolation_needs_two_inputs(inputs):
+    request = SampleRequest(2, torch.Generator(), inputs=inputs, options={"interpolate": 4})
+    with pytest.raises(UsageError, match="interpolate needs at least two --input images"):
         _model().check_request(request)
+
+
+@pytest.mark.parametrize(("steps", "message"), [(1, "must be >= 2"), ("4", "takes an integer")])
+def test_interpolation_steps_are_checked_by_the_declared_option(steps, message):
+    family = get_registry().family("vae", load=False)
+    with pytest.raises(UsageError, match=f"interpolate {message}"):
+        family.check_sample_options({"interpolate": steps})
 
 
 def test_train_sample_export_end_to_end(tmp_path):

@@ -7,7 +7,14 @@ The heavy API lives in `zoo.api`, the base class for families in `zoo.model`.
 from zoo.errors import UsageError, ZooError
 from zoo.hookspecs import hookimpl, plugin
 from zoo.settings import Config, setting
-from zoo.specs import CatalogueEntry, DataSourceSpec, ExporterSpec, FamilySpec, LoggerSpec
+from zoo.specs import (
+    CatalogueEntry,
+    DataSourceSpec,
+    ExporterSpec,
+    FamilySpec,
+    LoggerSpec,
+    SampleOption,
+)
 
 __version__ = "0.1.0"
 
@@ -18,6 +25,7 @@ __all__ = [
     "ExporterSpec",
     "FamilySpec",
     "LoggerSpec",
+    "SampleOption",
     "UsageError",
     "ZooError",
     "__version__",

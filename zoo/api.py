@@ -353,8 +353,13 @@ def sample(
     label_tensor = torch.tensor(labels, dtype=torch.int64) if labels else None
     if label_tensor is not None and len(label_tensor) != n:
         raise UsageError(f"got {len(label_tensor)} labels for {n} images")
+    family = get_registry().family(loaded.info.family, load=False)
     request = SampleRequest(
-        n, torch.Generator().manual_seed(seed), label_tensor, inputs, dict(options or {})
+        n,
+        torch.Generator().manual_seed(seed),
+        label_tensor,
+        inputs,
+        family.check_sample_options(dict(options or {})),
     )
     loaded.model.check_request(request)
     runner = _runner(loaded, runtime, dev, threads)

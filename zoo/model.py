@@ -77,7 +77,6 @@ class GenerativeModel(nn.Module):
       conditional     samples take class labels; training data must have labels.
       domains         2 for unpaired translation between two data domains.
       takes_input     sampling transforms given images (`zoo sample --input`).
-      sample_options  extra `zoo sample` options the family accepts, with their choices.
       inference       sub-modules needed for sampling and export (EMA copies where kept).
 
     Before training the core sets ``self.optimizers`` from `configure_optimizers` and
@@ -87,7 +86,6 @@ class GenerativeModel(nn.Module):
     conditional: ClassVar[bool] = False
     domains: ClassVar[int] = 1
     takes_input: ClassVar[bool] = False
-    sample_options: ClassVar[dict[str, tuple[str, ...]]] = {}
     inference: ClassVar[tuple[str, ...]] = ("generator",)
 
     def __init__(self, config: dict[str, Any], spec: ImageSpec):
@@ -120,13 +118,8 @@ class GenerativeModel(nn.Module):
         raise NotImplementedError
 
     def check_request(self, request: SampleRequest) -> None:
-        """Reject requests the family cannot serve, before anything runs."""
-        for key, value in request.options.items():
-            choices = self.sample_options.get(key)
-            if choices is None:
-                raise UsageError(f"{type(self).__name__} does not take the sample option {key!r}")
-            if choices and str(value) not in choices:
-                raise UsageError(f"bad {key} {value!r}: choose from {', '.join(choices)}")
+        """Reject requests the family cannot serve, before anything runs. ``options`` are
+        already checked against the family's declared sample options (`FamilySpec`)."""
         if request.labels is not None:
             if not self.conditional:
                 raise UsageError(f"{type(self).__name__} is not conditional: drop --label")

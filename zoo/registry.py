@@ -13,6 +13,7 @@ Environment:
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -26,7 +27,7 @@ import pluggy
 from zoo import hookspecs
 from zoo.catalogue import builtin_catalogue, validate_entry
 from zoo.errors import UsageError, ZooError
-from zoo.settings import TrainSettings, check_schema, merge
+from zoo.settings import TrainSettings, check_schema, merge, within
 from zoo.specs import (
     NAME_RE,
     CatalogueEntry,
@@ -34,6 +35,7 @@ from zoo.specs import (
     ExporterSpec,
     FamilySpec,
     LoggerSpec,
+    SampleOption,
     import_target,
     printable,
     printable_fields,
@@ -355,6 +357,33 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
+# `zoo sample`'s own options, which a family's sample options must not shadow
+SAMPLE_RESERVED = {"n", "seed", "out", "label", "input", "runtime", "device", "threads", "nrow"}
+OPTION_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def check_sample_options(spec: FamilySpec) -> None:
+    """A family's declared sample options: well-formed, and not `zoo sample`'s own."""
+    for option in spec.sample_options:
+        where = f"family {spec.name!r}"
+        if not isinstance(option, SampleOption):
+            raise UsageError(f"{where}: sample_options must hold zoo.SampleOption objects")
+        if not OPTION_RE.match(option.name) or option.name in SAMPLE_RESERVED:
+            raise UsageError(
+                f"{where}: bad sample option name {option.name!r} (lower-case, and none of "
+                f"zoo sample's own: {', '.join(sorted(SAMPLE_RESERVED))})"
+            )
+        if option.type not in ("str", "int"):
+            raise UsageError(f"{where}: sample option {option.name!r} has type {option.type!r}")
+        if option.range:
+            try:
+                within(0, option.range)
+            except ValueError:
+                raise UsageError(
+                    f"{where}: sample option {option.name!r} has a bad range {option.range!r}"
+                ) from None
+
+
 def _recorders(registry: Registry, record: PluginRecord) -> dict[str, Callable[[Any], None]]:
     """The ``register`` callables handed to each hook, validating as objects arrive."""
 
@@ -385,6 +414,7 @@ def _recorders(registry: Registry, record: PluginRecord) -> dict[str, Callable[[
             return
         try:
             check_schema(spec.config, f"family {spec.name!r}")
+            check_sample_options(spec)
             merge(
                 TrainSettings.defaults(),
                 spec.train,

@@ -34,6 +34,8 @@ def printable_fields(obj: Any) -> Any:
             changes[f.name] = {printable(str(k)): v for k, v in value.items()}
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
             changes[f.name] = printable_fields(value)
+        elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+            changes[f.name] = tuple(printable_fields(v) for v in value)
     return dataclasses.replace(obj, **changes)
 
 
@@ -53,6 +55,40 @@ def import_target(target: str) -> Any:
 
 
 @dataclass(frozen=True)
+class SampleOption:
+    """An option a family's ``sample`` takes: `zoo sample --NAME VALUE` and
+    ``zoo.api.sample(options={NAME: VALUE})``. ``type`` is ``"str"`` or ``"int"``; a string
+    takes one of ``choices`` when given, an integer lies in ``range`` ('>= 2', ...).
+    For `zoo sample`'s grid and inputs: ``row`` means the value is the number of images in a
+    row of the output; ``second_domain`` lists the choices whose inputs come from the second
+    domain of a translation model (its held-out images when no --input is given)."""
+
+    name: str
+    help: str
+    type: str = "str"
+    choices: tuple[str, ...] = ()
+    range: str = ""
+    row: bool = False
+    second_domain: tuple[str, ...] = ()
+
+    def check(self, value: Any, family: str) -> Any:
+        """``value`` as this option's type, or a UsageError naming what is valid."""
+        from zoo.errors import UsageError
+        from zoo.settings import within
+
+        if self.type == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UsageError(f"{self.name} takes an integer (got {value!r})")
+            if self.range and not within(value, self.range):
+                raise UsageError(f"{self.name} must be {self.range} (got {value})")
+            return value
+        value = str(value)
+        if self.choices and value not in self.choices:
+            raise UsageError(f"bad {self.name} {value!r}: choose from {', '.join(self.choices)}")
+        return value
+
+
+@dataclass(frozen=True)
 class FamilySpec:
     """A model family, described without importing it.
 
@@ -66,6 +102,20 @@ class FamilySpec:
     target: str
     config: type[Config] = Config
     train: dict[str, Any] = field(default_factory=dict)
+    sample_options: tuple[SampleOption, ...] = ()
+
+    def check_sample_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` checked against the declared ones: names, types, choices, ranges."""
+        from zoo.errors import UsageError
+
+        declared = {o.name: o for o in self.sample_options}
+        for key in options:
+            if key not in declared:
+                valid = ", ".join(declared) or "none"
+                raise UsageError(
+                    f"{self.name} does not take the sample option {key!r} (its options: {valid})"
+                )
+        return {k: declared[k].check(v, self.name) for k, v in options.items()}
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,7 @@ def info_cmd(name: str, as_json: bool) -> None:
             "train": described(settings, TrainSettings),
             "config": described(config, family.config),
         },
+        "sample_options": [dict(o.__dict__) for o in family.sample_options],
         "weights": dict(entry.weights.__dict__) if entry and entry.weights else None,
     }
     if as_json:
@@ -96,6 +97,9 @@ def info_cmd(name: str, as_json: bool) -> None:
         for f in info["settings"][section]:
             shown = f"{f['key']} = {f['value']!r}"
             click.echo(f"    {shown:<26} {f['valid']:<11} {f['help']}")
+    for o in family.sample_options:
+        valid = " | ".join(o.choices) or o.range or o.type
+        click.echo(f"  sample  --{o.name.replace('_', '-')} ({valid}): {o.help}")
     w = entry.weights if entry else None
     if w:
         where = w.file if w.file and Path(w.file).is_file() else w.url or w.file

@@ -10,12 +10,12 @@ import click
 from zoo.commands.common import offline_option, runtime_option
 
 
-def _held_out_inputs(data: str, spec, direction: str | None, n: int):
+def _held_out_inputs(data: str, spec, second_domain: bool, n: int):
     """Without --input, a translation model translates its data's held-out images."""
     from zoo.data import load_dataset, to_float
 
     held_out = load_dataset(data, image_size=spec.size, channels=spec.channels)
-    images = held_out.test_b if direction == "b2a" else held_out.test
+    images = held_out.test_b if second_domain else held_out.test
     if images is None:
         return None
     click.echo(f"no --input: translating {min(n, len(images))} held-out images of {data}", err=True)
@@ -53,12 +53,6 @@ def _held_out_inputs(data: str, spec, direction: str | None, n: int):
     type=click.Path(path_type=Path),
     help="Image file or folder to reconstruct or translate. Repeatable.",
 )
-@click.option("--direction", help="Translation direction for two-domain models: a2b or b2a.")
-@click.option(
-    "--interpolate",
-    type=click.IntRange(min=2),
-    help="Interpolate between the inputs in this many steps (VAE).",
-)
 @runtime_option
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
@@ -69,15 +63,16 @@ def _held_out_inputs(data: str, spec, direction: str | None, n: int):
 )
 @click.option("--nrow", type=click.IntRange(min=0), default=0, help="Images per grid row.")
 @offline_option
-def sample_cmd(
-    source, n, seed, out, labels, inputs, direction, interpolate, runtime, device, threads, nrow
-) -> None:
+def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, nrow, **family):
     """Sample from SOURCE: a catalogue name (its pretrained weights), a run directory, a
     .safetensors or .onnx file, or an http(s) URL of a .safetensors file."""
     from zoo import api
     from zoo.commands.common import parse_labels
     from zoo.errors import UsageError
     from zoo.images import check_output, check_size, load_inputs, save_samples, write_npy_stream
+    from zoo.registry import get_registry
+
+    options = {k: v for k, v in family.items() if v is not None}
 
     check_output(out)
     if n <= 0:
@@ -85,7 +80,15 @@ def sample_cmd(
     check_size(out, n * (len(labels) or 1))
     loaded = api.load(source, "cpu")
     spec = loaded.model.spec
-    if out.suffix.lower() == ".npy" and not (labels or inputs or interpolate or direction):
+    declared = {o.name: o for o in get_registry().family(loaded.info.family, False).sample_options}
+    options = {k.replace("-", "_"): v for k, v in options.items()}
+    unknown = sorted(set(options) - set(declared))
+    if unknown:
+        raise UsageError(
+            f"{loaded.info.family} does not take --{unknown[0].replace('_', '-')} "
+            f"(its options: {', '.join('--' + k for k in declared) or 'none'})"
+        )
+    if out.suffix.lower() == ".npy" and not (labels or inputs or options):
         shape = (spec.channels, spec.size, spec.size)
         stream = api.sample_stream(
             source, n, seed=seed, runtime=runtime, device=device, threads=threads, loaded=loaded
@@ -107,15 +110,12 @@ def sample_cmd(
         n = len(label_list)
     images = load_inputs(list(inputs), spec.channels, spec.size) if inputs else None
     if images is None and loaded.model.domains == 2:
-        images = _held_out_inputs(loaded.info.data, spec, direction, n)
-    if images is not None and not interpolate:
+        second = any(v in declared[k].second_domain for k, v in options.items())
+        images = _held_out_inputs(loaded.info.data, spec, second, n)
+    if images is not None:
         n = len(images)
-    options = {}
-    if direction:
-        options["direction"] = direction
-    if interpolate:
-        options["interpolate"] = interpolate
-        nrow = nrow or interpolate
+    rows = [v for k, v in options.items() if declared[k].row and isinstance(v, int)]
+    nrow = nrow or (rows[0] if rows else 0)
     result = api.sample(
         source,
         n,
@@ -132,3 +132,29 @@ def sample_cmd(
         out, result.images, nrow or math.ceil(math.sqrt(len(result.images))), result.labels
     )
     click.echo(f"wrote {len(result.images)} images to {out} ({result.provider}; {loaded.origin})")
+
+
+def _family_options() -> list[click.Option]:
+    """`zoo sample --NAME` for every sample option the loaded families declare."""
+    from zoo.registry import get_registry
+
+    declared: dict[str, tuple] = {}
+    for fam in get_registry().families.values():
+        for option in fam.sample_options:
+            declared.setdefault(option.name, (option, []))[1].append(fam.name)
+    out = []
+    for name, (option, families) in declared.items():
+        kind = click.Choice(option.choices) if option.choices else click.INT
+        if option.type == "str" and not option.choices:
+            kind = click.STRING
+        out.append(
+            click.Option(
+                [f"--{name.replace('_', '-')}", name],
+                type=kind,
+                help=f"{option.help} ({', '.join(families)}).",
+            )
+        )
+    return out
+
+
+sample_cmd.params[-1:-1] = _family_options()  # before --offline; from the plugins' families
