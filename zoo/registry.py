@@ -427,20 +427,15 @@ def _recorders(registry: Registry, record: PluginRecord) -> dict[str, Callable[[
         registry.families[spec.name] = printable_fields(spec)
         record.families.append(spec.name)
 
-    def exporter(spec: ExporterSpec) -> None:
-        if check_name("exporter", spec, ExporterSpec):
-            registry.exporters[spec.name] = printable_fields(spec)
-            record.exporters.append(spec.name)
+    def named(kind: str, cls: type) -> Callable[[Any], None]:
+        """The recorder of a kind that needs no more than a valid, unclaimed name."""
 
-    def data_source(spec: DataSourceSpec) -> None:
-        if check_name("data source", spec, DataSourceSpec):
-            registry.data_sources[spec.name] = printable_fields(spec)
-            record.data_sources.append(spec.name)
+        def register(spec: Any) -> None:
+            if check_name(kind, spec, cls):
+                getattr(registry, LISTS[kind])[spec.name] = printable_fields(spec)
+                getattr(record, LISTS[kind]).append(spec.name)
 
-    def logger(spec: LoggerSpec) -> None:
-        if check_name("logger", spec, LoggerSpec):
-            registry.loggers[spec.name] = printable_fields(spec)
-            record.loggers.append(spec.name)
+        return register
 
     def model(entry: CatalogueEntry) -> None:
         if not check_name("model", entry, CatalogueEntry):
@@ -456,9 +451,9 @@ def _recorders(registry: Registry, record: PluginRecord) -> dict[str, Callable[[
 
     return {
         "register_families": family,
-        "register_exporters": exporter,
-        "register_data_sources": data_source,
-        "register_loggers": logger,
+        "register_exporters": named("exporter", ExporterSpec),
+        "register_data_sources": named("data source", DataSourceSpec),
+        "register_loggers": named("logger", LoggerSpec),
         "register_catalogue": model,
     }
 
