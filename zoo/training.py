@@ -321,12 +321,12 @@ class Trainer:
         if self.world.main:
             self.clock = cut_log(self.run_dir / "metrics.jsonl", self.step)
 
-    def save(self) -> Path:
+    def save(self) -> Path | None:
         """A checkpoint of the current step, written by rank 0 once the ranks' BatchNorm
         statistics are averaged; non-finite weights are never written."""
         distributed.average_buffers(self.model, self.world)
         if not self.world.main:
-            return self.run_dir / "checkpoints"
+            return None
         bad = non_finite(self.model.state_dict())
         if bad:
             kept = last_good(self.run_dir)
@@ -444,7 +444,7 @@ class Trainer:
                         log.write(self.step, self._validate())
                     self.save()
                 if distributed.any_rank(stop.requested is not None, self.world) and not done:
-                    path = self.save()
+                    path = self.save() or "rank 0's run directory"
                     error = Interrupted if stop.requested == signal.SIGINT else Terminated
                     raise error(
                         f"{'terminated' if error is Terminated else 'interrupted'} at step "
