@@ -179,16 +179,14 @@ def bench_sampling(
     loaded: api.Loaded, device: torch.device, seconds: float, runtimes: tuple[str, ...]
 ) -> tuple[str, float, dict[str, Sampling | str]]:
     """(graph, ONNX export seconds, speed per runtime)."""
-    model = loaded.model.to(device).eval()
-    graphs = model.graphs()
-    name = sampling_graph(graphs)
     sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
     results: dict[str, Sampling | str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        api.export_model(loaded, "onnx", Path(tmp) / "model.onnx")
+        api.export_model(loaded, "onnx", Path(tmp) / "model.onnx")  # exports from the CPU
         export_s = time.perf_counter() - start
-        model = loaded.model.to(device).eval()
+        graphs = loaded.model.to(device).eval().graphs()  # then the torch runners' device
+        name = sampling_graph(graphs)
         runners: dict[str, Any] = {}
         for runtime in runtimes:
             if runtime == "eager":

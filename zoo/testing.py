@@ -100,12 +100,14 @@ class FamilyContract:
         return out
 
     def sample(self, source: Path, runtime: str = "torch", **kwargs: Any) -> torch.Tensor:
-        inputs = None
+        loaded, inputs = api.load(source), None
         if self.takes_images:
-            spec = api.load(source).model.spec
+            spec = loaded.model.spec
             gen = torch.Generator().manual_seed(1)
             inputs = torch.rand(3, spec.channels, spec.size, spec.size, generator=gen) * 2 - 1
-        result = api.sample(source, 3, seed=0, inputs=inputs, runtime=runtime, **kwargs)
+        result = api.sample(
+            source, 3, seed=0, inputs=inputs, runtime=runtime, loaded=loaded, **kwargs
+        )
         return result.images
 
     def test_schema_describes_and_checks_every_setting(self) -> None:
