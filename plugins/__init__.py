@@ -29,6 +29,7 @@ from zoo import (
 EMA_HELP = "> 0: sample from an EMA of G's weights with this decay (zoo/latent.py); 0: off"
 AUGMENT_HELP = "DiffAugment policies for what D sees, e.g. 'translation,cutout' (zoo/augment.py)"
 LAYOUTS = ("fit", "odd", "pad")
+GAN_LOSSES = ("non-saturating", "least-squares", "hinge")
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,17 @@ class GANObjective(Config):
     (plugins/gan.py); each adds its networks' settings."""
 
     nz: int = setting(100, "latent size", ">= 1")
+    loss: str = setting(
+        "non-saturating", "the adversarial loss (zoo.blocks.OBJECTIVES)", "", GAN_LOSSES
+    )
     lr: float = setting(2e-4, "Adam learning rate (the generator's)", "> 0")
     d_lr: float = setting(0.0, "the discriminator's own learning rate (TTUR); 0: lr", ">= 0")
     beta1: float = setting(0.5, "Adam beta1", "[0, 1)")
     beta2: float = setting(0.999, "Adam beta2", "[0, 1)")
     real_target: float = setting(
-        1.0, "D's target for real images; 0.9 is one-sided label smoothing", "(0, 1]"
+        1.0,
+        "D's target for real images (the hinge's margin); 0.9 is one-sided label smoothing",
+        "(0, 1]",
     )
     ema_decay: float = setting(0.0, EMA_HELP, "[0, 1)")
     augment: str = setting("", AUGMENT_HELP)
@@ -52,6 +58,8 @@ class GANObjective(Config):
 class GANConfig(GANObjective):
     g_hidden: list[int] = setting([256, 512, 1024], "generator layer widths", ">= 1")
     d_hidden: list[int] = setting([512, 256], "discriminator layer widths", ">= 1")
+    g_norm: str = setting("none", "normalisation of G's hidden layers", choices=("none", "batch"))
+    d_dropout: float = setting(0.0, "dropout after each of D's hidden layers", "[0, 1)")
 
 
 @dataclass(frozen=True)

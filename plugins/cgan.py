@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.blocks import adversarial_step, normal_init
+from zoo.blocks import OBJECTIVES, adversarial_step, normal_init
 from zoo.model import Batch
 from zoo.plugins.dcgan import Discriminator, Generator
 from zoo.plugins.gan import GAN
@@ -83,4 +83,5 @@ class CGAN(GAN):
         real, labels = batch.images, batch.labels
         z = batch.noise.randn(len(real), self.config["nz"], device=real.device)
         # fakes are judged under the labels they were generated for, so D learns the pairing
-        return adversarial_step(self, step, real, (z, labels), d_args=(labels,))
+        objective = OBJECTIVES[self.config["loss"]]
+        return adversarial_step(self, step, real, (z, labels), objective, d_args=(labels,))

@@ -7,8 +7,11 @@ numerically safer than Sigmoid + BCELoss and has the same optimum. Adam 2e-4, be
 (0.5, 0.999). The train step is `zoo.blocks.adversarial_step`, shared by dcgan, cgan and the
 LSGAN example.
 
-Options beyond the paper, off by default and shared by the GAN-objective families (DCGAN, cGAN,
-the LSGAN example): ``ema_decay`` samples from an exponential moving average of G's weights
+Options beyond the paper, off by default: ``g_norm = "batch"`` puts BatchNorm after G's hidden
+layers but the first (as DCGAN does), ``d_dropout`` drops D's hidden units (the paper's D
+used dropout, with maxout units). Shared by the GAN-objective families (DCGAN, cGAN, the LSGAN
+example): ``loss`` picks the objective from `zoo.blocks.OBJECTIVES` (non-saturating, least
+squares, hinge), ``ema_decay`` samples from an exponential moving average of G's weights
 (zoo/latent.py; the gan-mnist recipe uses 0.999, FLD 71 vs 67-103 for the raw G across its
 checkpoints), ``augment`` applies DiffAugment to everything D sees (zoo/augment.py; on
 dcgan-mnist it slowed convergence: FLD 134 vs 102 after 1,500 steps, with EMA, so no recipe
@@ -25,24 +28,31 @@ import torch
 from torch import nn
 
 from zoo.augment import parse_policy
-from zoo.blocks import adversarial_step
+from zoo.blocks import OBJECTIVES, adversarial_step
 from zoo.latent import LatentModel
 from zoo.model import Batch
 
 
-def _mlp(sizes: list[int]) -> list[nn.Module]:
+def _mlp(sizes: list[int], batch_norm: bool = False, dropout: float = 0.0) -> list[nn.Module]:
     layers: list[nn.Module] = []
-    for a, b in itertools.pairwise(sizes):
-        layers += [nn.Linear(a, b), nn.LeakyReLU(0.2, inplace=True)]
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        layers.append(nn.Linear(a, b, bias=not batch_norm or i == 0))
+        if batch_norm and i > 0:  # as DCGAN: not on the layer that reads z
+            layers.append(nn.BatchNorm1d(b))
+        layers.append(nn.LeakyReLU(0.2, inplace=True))
+        if dropout:
+            layers.append(nn.Dropout(dropout))
     return layers
 
 
 class Generator(nn.Module):
-    def __init__(self, nz: int, hidden: list[int], shape: tuple[int, int, int]):
+    def __init__(self, nz: int, hidden: list[int], shape: tuple[int, int, int], norm: str = "none"):
         super().__init__()
         self.shape = shape
         self.net = nn.Sequential(
-            *_mlp([nz, *hidden]), nn.Linear(hidden[-1], math.prod(shape)), nn.Tanh()
+            *_mlp([nz, *hidden], batch_norm=norm == "batch"),
+            nn.Linear(hidden[-1], math.prod(shape)),
+            nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -50,10 +60,12 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, hidden: list[int], shape: tuple[int, int, int]):
+    def __init__(self, hidden: list[int], shape: tuple[int, int, int], dropout: float = 0.0):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Flatten(), *_mlp([math.prod(shape), *hidden]), nn.Linear(hidden[-1], 1)
+            nn.Flatten(),
+            *_mlp([math.prod(shape), *hidden], dropout=dropout),
+            nn.Linear(hidden[-1], 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,7 +86,10 @@ class GAN(LatentModel):
         """(generator, discriminator); families that keep this objective swap the networks."""
         c, spec = self.config, self.spec
         shape = (spec.channels, spec.size, spec.size)
-        return Generator(c["nz"], c["g_hidden"], shape), Discriminator(c["d_hidden"], shape)
+        return (
+            Generator(c["nz"], c["g_hidden"], shape, c["g_norm"]),
+            Discriminator(c["d_hidden"], shape, c["d_dropout"]),
+        )
 
     def configure_optimizers(self):
         c = self.config
@@ -89,4 +104,4 @@ class GAN(LatentModel):
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         real = batch.images
         z = batch.noise.randn(len(real), self.config["nz"], device=real.device)
-        return adversarial_step(self, step, real, (z,))
+        return adversarial_step(self, step, real, (z,), OBJECTIVES[self.config["loss"]])

@@ -1,12 +1,13 @@
-"""Building blocks that families share: GAN losses, the gradient penalty, the GAN train step,
-and the DCGAN weight initialisation. A stable, public module: the built-in families and
-third-party plugins (examples/zoo-lsgan) use these rather than copies of their own. The EMA of
-generator weights lives with the latent-model base class (`zoo.latent.LatentModel`).
+"""Building blocks that families share: GAN losses and objectives, the gradient penalty, the
+GAN train step, and the DCGAN weight initialisation. A stable, public module: the built-in
+families and third-party plugins (examples/zoo-lsgan) use these rather than copies of their
+own. The EMA of generator weights lives with the latent-model base class (`zoo.latent.LatentModel`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,6 +28,48 @@ def non_saturating_loss(logits: torch.Tensor, target: float) -> torch.Tensor:
 def least_squares_loss(scores: torch.Tensor, target: float) -> torch.Tensor:
     """E[(D(.) - target)^2] (Mao et al. 2017; CycleGAN's adversarial loss)."""
     return ((scores - target) ** 2).mean()
+
+
+def hinge_discriminator_loss(
+    real_scores: torch.Tensor, fake_scores: torch.Tensor, margin: float = 1.0
+) -> torch.Tensor:
+    """E[max(0, m - D(real))] + E[max(0, m + D(fake))], the hinge loss of geometric GAN
+    (Lim & Ye 2017) and SAGAN/BigGAN; the generator minimises -E[D(G(z))]. ``margin`` plays the
+    role of the real target: below 1 it is a softer push on reals."""
+    return F.relu(margin - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
+
+
+def _identity(scores: torch.Tensor) -> torch.Tensor:
+    return scores
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A GAN objective for `adversarial_step`: D's loss from its outputs on reals and fakes
+    and the real target (``real_target`` in the config), G's loss from D's outputs on its
+    fakes, and ``report``, which maps outputs to the logged d_real / d_fake (probabilities
+    for a logit, raw scores otherwise)."""
+
+    discriminator: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
+    generator: Callable[[torch.Tensor], torch.Tensor]
+    report: Callable[[torch.Tensor], torch.Tensor] = _identity
+
+    @classmethod
+    def from_targets(cls, loss: Loss, report: Callable = _identity) -> Objective:
+        """The objective of a loss against targets: reals to the real target, fakes to 0 for
+        D, and fakes to 1 for G (non-saturating and least squares are both of this form)."""
+        return cls(
+            lambda real, fake, target: loss(real, target) + loss(fake, 0.0),
+            lambda fake: loss(fake, 1.0),
+            report,
+        )
+
+
+NON_SATURATING = Objective.from_targets(non_saturating_loss, torch.sigmoid)
+LEAST_SQUARES = Objective.from_targets(least_squares_loss)
+HINGE = Objective(hinge_discriminator_loss, lambda fake: -fake.mean())
+# by the names of plugins.GANObjective's ``loss`` setting
+OBJECTIVES = {"non-saturating": NON_SATURATING, "least-squares": LEAST_SQUARES, "hinge": HINGE}
 
 
 def wasserstein_estimate(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
@@ -68,9 +111,8 @@ def adversarial_step(
     step: int,
     real: torch.Tensor,
     g_inputs: tuple[torch.Tensor, ...],
-    loss: Loss = non_saturating_loss,
+    objective: Objective = NON_SATURATING,
     d_args: tuple[torch.Tensor, ...] = (),
-    report: Callable[[torch.Tensor], torch.Tensor] = torch.sigmoid,
 ) -> dict[str, torch.Tensor]:
     """One discriminator then one generator update, then the generator's EMA if it keeps one:
     the train step of the GAN-objective families (gan, dcgan, cgan, the LSGAN example).
@@ -78,9 +120,8 @@ def adversarial_step(
     ``model`` has ``generator``, ``discriminator``, ``optimizers`` with those two names,
     ``augment`` (DiffAugment policies, zoo.augment) and a ``real_target`` config key.
     ``g_inputs`` are the generator's inputs (z, and labels for conditional models).
-    ``loss(output, target)`` scores discriminator outputs against ``real_target`` (reals)
-    or 0 (fakes); the generator's fakes are scored against 1. ``d_args`` are extra
-    discriminator inputs (class labels); ``report`` maps outputs to the logged d_real/d_fake.
+    ``objective`` gives both players' losses (`Objective`; D's real target is the config's
+    ``real_target``); ``d_args`` are extra discriminator inputs (class labels).
     """
     opt, policies = model.optimizers, model.augment
 
@@ -89,12 +130,12 @@ def adversarial_step(
 
     fake = model.generator(*g_inputs)
     real_out, fake_out = d(real), d(fake.detach())
-    d_loss = loss(real_out, model.config["real_target"]) + loss(fake_out, 0.0)
+    d_loss = objective.discriminator(real_out, fake_out, model.config["real_target"])
     opt["discriminator"].zero_grad(set_to_none=True)
     d_loss.backward()
     opt["discriminator"].step()
 
-    g_loss = loss(d(fake), 1.0)
+    g_loss = objective.generator(d(fake))
     opt["generator"].zero_grad(set_to_none=True)
     g_loss.backward()
     opt["generator"].step()
@@ -103,6 +144,6 @@ def adversarial_step(
     return {
         "d_loss": d_loss.detach(),
         "g_loss": g_loss.detach(),
-        "d_real": report(real_out).mean().detach(),
-        "d_fake": report(fake_out).mean().detach(),
+        "d_real": objective.report(real_out).mean().detach(),
+        "d_fake": objective.report(fake_out).mean().detach(),
     }

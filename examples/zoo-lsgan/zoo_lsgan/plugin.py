@@ -3,19 +3,27 @@ imported by the targets when they run, so `zoo --help`, `zoo list` and `zoo info
 
 from __future__ import annotations
 
-from zoo import ExporterSpec, FamilySpec, hookimpl
+from dataclasses import dataclass
+
+from zoo import ExporterSpec, FamilySpec, hookimpl, setting
 from zoo.plugins import DCGANConfig
+
+
+@dataclass(frozen=True)
+class LSGANConfig(DCGANConfig):
+    """DCGAN's networks and options; the loss is this family's one choice."""
+
+    loss: str = setting("least-squares", "the paper's objective", "", ("least-squares",))
 
 
 @hookimpl
 def register_families(register):
-    # the least-squares objective has no settings of its own: DCGAN's networks and options
     register(
         FamilySpec(
             "lsgan",
             "least-squares GAN, DCGAN-style nets (Mao et al. 2017)",
             "zoo_lsgan.model:LSGAN",
-            config=DCGANConfig,
+            config=LSGANConfig,
             train={"batch_size": 64, "image_size": 32},
         )
     )
