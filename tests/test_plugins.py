@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -313,6 +314,42 @@ def test_plugin_without_hooks_is_reported(monkeypatch: pytest.MonkeyPatch) -> No
     reg = build_registry(extra=[(types.SimpleNamespace(), record("empty"))])
     assert reg.plugins[0].error == "implements no zoo hooks"
     assert "names the hook module" in reg.problems[0]
+
+
+def test_a_deprecated_hook_still_runs_and_names_its_plugins(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # how a hook evolves: its spec gains pluggy's warn_on_impl (hookspecs.py says so) while
+    # the plugins that implement it keep working for the releases the message names
+    from zoo import LoggerSpec, hookspecs, plugin
+
+    message = "register_loggers is deprecated and goes in zoo 2.0: use register_sinks"
+    spec = hookspecs.register_loggers
+    opts = {**spec.zoo_spec, "warn_on_impl": DeprecationWarning(message)}
+    monkeypatch.setattr(spec, "zoo_spec", opts)
+    monkeypatch.setenv("ZOO_PLUGINS", "")
+    obj = plugin(LoggerSpec("toylog", "a toy logger", "zoo.loggers:CSVLogger"))
+    reg = build_registry(extra=[(obj, record("old"))])
+    assert "toylog" in reg.loggers and reg.problems == []
+    assert by_name(reg, "old").deprecations == [message]
+    assert f"zoo: warning: plugin 'old' (demo-dist 1.0): {message}" in capsys.readouterr().err
+
+
+def test_debug_times_each_plugin_hook(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zoo import FamilySpec, plugin
+
+    monkeypatch.setenv("ZOO_PLUGINS", "")
+    obj = plugin(FamilySpec("toy", "a toy family", "zoo.plugins.gan:GAN"))
+    build_registry(extra=[(obj, record("toy"))])
+    assert "debug" not in capsys.readouterr().err
+    monkeypatch.setenv("ZOO_DEBUG", "1")
+    build_registry(extra=[(obj, record("toy"))])
+    err = capsys.readouterr().err
+    assert re.search(
+        r"zoo: debug: register_families of plugin 'toy' \(demo-dist 1.0\): [\d.]+ ms", err
+    )
 
 
 @pytest.mark.parametrize("name", [*sorted(COMMANDS), "demo-hello"])

@@ -15,7 +15,7 @@ import traceback
 import click
 
 from zoo import __version__
-from zoo.errors import ZooError
+from zoo.errors import ZooError, debug_enabled
 
 COMMANDS = {
     "list": ("zoo.commands.catalogue:list_cmd", "List the catalogue of models and the families."),
@@ -33,10 +33,6 @@ COMMANDS = {
     "install": ("zoo.commands.install:install_cmd", "Install plugin packages with pip."),
     "uninstall": ("zoo.commands.install:uninstall_cmd", "Uninstall plugin packages with pip."),
 }
-
-
-def debug_enabled() -> bool:
-    return os.environ.get("ZOO_DEBUG", "") not in ("", "0")
 
 
 class LazyGroup(click.Group):

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+
+def debug_enabled() -> bool:
+    """`zoo --debug` or ZOO_DEBUG=1: tracebacks for errors, timings of plugin hooks."""
+    return os.environ.get("ZOO_DEBUG", "") not in ("", "0")
+
 
 class ZooError(Exception):
     """A runtime failure the user can act on (exit code 1)."""

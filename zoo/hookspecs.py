@@ -10,6 +10,15 @@ Each hook receives a ``register`` callable. Call it once per object you contribu
 validates every object as it arrives and reports problems naming your distribution.
 Keep plugin modules light: import torch inside the implementation that a spec points to,
 not at module level, so that `zoo --help` and `zoo list` stay fast.
+
+How hooks evolve (plugin API v1): a spec is never changed in place. A new need gets a new hook
+or a new optional field on the spec object that ``register`` takes; a hook on its way out
+keeps working for at least two minor releases with pluggy's ``warn_on_impl``
+(``@hookspec(warn_on_impl=DeprecationWarning("... use X"))``), which zoo reports once per
+plugin on stderr and in `zoo plugins --json` (``deprecations``). zoo calls each
+implementation itself, once per process and in registration order, so that a failure names
+its plugin: pluggy's historic calls do not apply (nothing registers later), and
+``zoo --debug`` prints the time each plugin's import and each hook call took.
 """
 
 from __future__ import annotations

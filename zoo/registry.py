@@ -16,6 +16,8 @@ import os
 import re
 import sys
 import threading
+import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ import pluggy
 
 from zoo import hookspecs
 from zoo.catalogue import builtin_catalogue, validate_entry
-from zoo.errors import UsageError, ZooError
+from zoo.errors import UsageError, ZooError, debug_enabled
 from zoo.settings import TrainSettings, check_schema, merge, within
 from zoo.specs import (
     NAME_RE,
@@ -85,6 +87,7 @@ class PluginRecord:
     catalogue: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     error: str | None = None
+    deprecations: list[str] = field(default_factory=list)
 
     def origin(self) -> str:
         dist = f"{self.distribution} {self.version}".strip()
@@ -330,7 +333,7 @@ class Registry:
 @contextmanager
 def slow_warning(what: str) -> Iterator[None]:
     """Say on stderr what is still running after SLOW_SECONDS, so a plugin that hangs at
-    import does not hang `zoo --help` without a hint."""
+    import does not hang `zoo --help` without a hint; with `--debug`, how long it took."""
 
     def warn() -> None:
         print(
@@ -342,11 +345,15 @@ def slow_warning(what: str) -> Iterator[None]:
 
     timer = threading.Timer(SLOW_SECONDS, warn)
     timer.daemon = True
+    start = time.perf_counter()
     timer.start()
     try:
         yield
     finally:
         timer.cancel()
+        if debug_enabled():
+            ms = (time.perf_counter() - start) * 1000
+            print(f"zoo: debug: {printable(what)}: {ms:.1f} ms", file=sys.stderr, flush=True)
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:
@@ -538,7 +545,9 @@ def build_registry(
         registry.plugins.append(record)
         key = f"{record.distribution}:{record.name}"
         try:
-            pm.register(plugin, name=key)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                pm.register(plugin, name=key)
         except Exception as exc:  # pluggy rejects hookimpls that do not match a spec
             record.error = f"{type(exc).__name__}: {exc}"
             registry._problem(
@@ -546,6 +555,9 @@ def build_registry(
                 exc,
             )
             return
+        for warning in caught:  # a hookspec's warn_on_impl: the deprecation path of a hook
+            record.deprecations.append(str(warning.message))
+            print(f"zoo: warning: {record.origin()}: {warning.message}", file=sys.stderr)
         if not pm.get_hookcallers(plugin):  # e.g. an entry point naming the wrong object
             record.fail("implements no zoo hooks")
             registry._problem(
