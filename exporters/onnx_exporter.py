@@ -83,6 +83,7 @@ def _export_graph(name: str, g: Graph, path: Path, metadata: dict[str, str]) -> 
             )
         except Exception as exc:
             raise ZooError(f"ONNX export of {name!r} failed: {type(exc).__name__}: {exc}") from None
+    assert program is not None  # None only from the legacy (dynamo=False) exporter
     proto = program.model_proto
     for key, value in metadata.items():
         entry = proto.metadata_props.add()

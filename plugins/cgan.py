@@ -81,6 +81,7 @@ class CGAN(GAN):
 
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         real, labels = batch.images, batch.labels
+        assert labels is not None  # a conditional family: the trainer refuses unlabelled data
         z = batch.noise.randn(len(real), self.config["nz"], device=real.device)
         # fakes are judged under the labels they were generated for, so D learns the pairing
         objective = OBJECTIVES[self.config["loss"]]

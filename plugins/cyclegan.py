@@ -20,6 +20,9 @@ the gradient noise, not what the networks compute.
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -106,6 +109,9 @@ class ImagePool(nn.Module):
     returned as is. The images and fill count are buffers so checkpoints capture the pool; the
     draws come from the global RNG, which the trainer checkpoints too.
     """
+
+    images: torch.Tensor
+    count: torch.Tensor
 
     def __init__(self, size: int, shape: tuple[int, int, int]):
         super().__init__()
@@ -197,6 +203,7 @@ class CycleGAN(GenerativeModel):
 
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         real_a, real_b = batch.images, batch.images_b
+        assert real_b is not None  # two domains: the trainer draws both
         opt = self.optimizers
         for o in opt.values():
             for group in o.param_groups:
@@ -206,7 +213,7 @@ class CycleGAN(GenerativeModel):
         for p in discs:  # the generators' step needs no discriminator gradients
             p.requires_grad_(False)
         losses, fake_b, fake_a = self.generator_losses(real_a, real_b)
-        g_loss = sum(losses.values())
+        g_loss = functools.reduce(operator.add, losses.values())
         opt["generators"].zero_grad(set_to_none=True)
         g_loss.backward()
         opt["generators"].step()
@@ -259,6 +266,7 @@ class CycleGAN(GenerativeModel):
 
     def sample(self, request: SampleRequest, run: Runner) -> torch.Tensor:
         direction = str(request.options.get("direction", "a2b"))
+        assert request.inputs is not None  # check_request: a translation needs --input
         return run(direction, image=request.inputs)["translated"]
 
     def preview(

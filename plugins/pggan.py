@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -133,7 +134,7 @@ class Generator(nn.Module):
     def block(self, i: int, h: torch.Tensor) -> torch.Tensor:
         """Features at twice the resolution of ``h``."""
         h = _upsample(h)
-        for conv in self.blocks[i]:
+        for conv in cast(nn.ModuleList, self.blocks[i]):
             h = pixel_norm(_lrelu(conv(h)))
         return h
 
@@ -170,7 +171,7 @@ class Discriminator(nn.Module):
 
     def block(self, i: int, h: torch.Tensor) -> torch.Tensor:
         """Features at half the resolution of ``h``."""
-        for conv in self.blocks[i]:
+        for conv in cast(nn.ModuleList, self.blocks[i]):
             h = _lrelu(conv(h))
         return F.avg_pool2d(h, 2)
 
@@ -191,7 +192,7 @@ class Discriminator(nn.Module):
 class FullSize(nn.Module):
     """The exported generator: ``z -> image`` at the full image size, clamped to [-1, 1]."""
 
-    def __init__(self, generator: Generator, stage: int, alpha: float, size: int):
+    def __init__(self, generator: nn.Module, stage: int, alpha: float, size: int):
         super().__init__()
         self.generator, self.stage, self.alpha, self.size = generator, stage, alpha, size
 

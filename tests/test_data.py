@@ -61,6 +61,10 @@ def test_unpaired_folders(tmp_path):
         write_images(tmp_path / f"train{side}", 6, size=(8, 8))
     ds = load_dataset(f"folder:{tmp_path}")
     assert ds.train_b is not None and len(ds.train) + len(ds.test) == 6
+    for side in "AB":  # held-out folders of their own: train keeps every image
+        write_images(tmp_path / f"test{side}", 2, size=(8, 8), seed=1)
+    ds = load_dataset(f"folder:{tmp_path}")
+    assert (len(ds.train), len(ds.test), len(ds.train_b), len(ds.test_b)) == (6, 2, 6, 2)
 
 
 def _idx(path, array):

@@ -23,9 +23,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
+from torch import nn
 
 from zoo import api
 from zoo.data import load_dataset
@@ -193,7 +194,7 @@ def bench_sampling(
                 runners[runtime] = TorchRunner(graphs, device)
             elif runtime == "compile":
                 compiled = {
-                    k: Graph(torch.compile(g.module), g.example, g.outputs)
+                    k: Graph(cast(nn.Module, torch.compile(g.module)), g.example, g.outputs)
                     for k, g in graphs.items()
                 }
                 runners[runtime] = TorchRunner(compiled, device)

@@ -142,13 +142,13 @@ def read_images(paths: list[Path], channels: int = 0, size: int = 0) -> np.ndarr
     arrays = []
     for p in paths:
         try:
-            with Image.open(p) as im:
-                if im.width * im.height > MAX_PIXELS:  # checked from the header, before decoding
+            with Image.open(p) as file:
+                if file.width * file.height > MAX_PIXELS:  # from the header, before decoding
                     raise UsageError(
-                        f"{p} is {im.width}x{im.height} pixels, over zoo's limit of "
+                        f"{p} is {file.width}x{file.height} pixels, over zoo's limit of "
                         f"{MAX_PIXELS // 10**6} megapixels for an input image; shrink it first"
                     )
-                im = im.convert(mode)
+                im = file.convert(mode)
                 if size:
                     side = min(im.size)
                     left, top = (im.width - side) // 2, (im.height - side) // 2
@@ -192,15 +192,15 @@ def folder(source: str, *, channels: int = 0, size: int = 0, **_: Any) -> Datase
         raise UsageError(f"folder {path} does not exist; expected --data folder:PATH")
     if (path / "trainA").is_dir() and (path / "trainB").is_dir():
 
-        def domain(split: str, side: str) -> ImageSet | None:
-            d = path / f"{split}{side}"
-            if not d.is_dir():
-                return None
-            return ImageSet(torch.from_numpy(read_images(list_images(d), channels, size)))
+        def domain(folder: str) -> ImageSet:
+            return ImageSet(
+                torch.from_numpy(read_images(list_images(path / folder), channels, size))
+            )
 
-        train_a, train_b = domain("train", "A"), domain("train", "B")
-        test_a, test_b = domain("test", "A"), domain("test", "B")
-        if test_a is None or test_b is None:  # hold out part of train instead
+        train_a, train_b = domain("trainA"), domain("trainB")
+        if (path / "testA").is_dir() and (path / "testB").is_dir():
+            test_a, test_b = domain("testA"), domain("testB")
+        else:  # hold out part of train instead
             train_a, test_a = _split(train_a.images.numpy(), None)
             train_b, test_b = _split(train_b.images.numpy(), None)
         return Dataset(f"folder:{path}", train_a, test_a, train_b=train_b, test_b=test_b)
@@ -231,9 +231,7 @@ def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
     raise UsageError(f"cannot convert {c}-channel images to {channels} channels; use 1 or 3")
 
 
-def _conform(s: ImageSet | None, size: int, channels: int) -> ImageSet | None:
-    if s is None:
-        return None
+def _conform(s: ImageSet, size: int, channels: int) -> ImageSet:
     images = convert_channels(s.images, channels)
     return ImageSet(resize(images, size) if size else images, s.labels)
 
@@ -265,11 +263,16 @@ def load_dataset(
         raise ZooError(f"data source {source!r} returned {type(ds).__name__}, not a Dataset")
     if len(ds.train) == 0:
         raise UsageError(f"data source {source!r} has no training images")
+    train_b, test_b = (
+        None if s is None else _conform(s, image_size, channels) for s in (ds.train_b, ds.test_b)
+    )
     return Dataset(
         ds.name,
-        *(_conform(s, image_size, channels) for s in (ds.train, ds.test)),
+        _conform(ds.train, image_size, channels),
+        _conform(ds.test, image_size, channels),
         ds.classes,
-        *(_conform(s, image_size, channels) for s in (ds.train_b, ds.test_b)),
+        train_b,
+        test_b,
     )
 
 

@@ -110,7 +110,7 @@ def check_file(path: Path, sha256: str, size: int | None) -> str | None:
 class _SameScheme(urllib.request.HTTPRedirectHandler):
     """Follow redirects, but never from https to http (or to any other scheme)."""
 
-    def http_error_302(self, req, fp, code, msg, headers):  # type: ignore[no-untyped-def]
+    def http_error_302(self, req, fp, code, msg, headers):
         location = headers.get("location") or headers.get("uri") or ""
         new_url = urljoin(req.full_url, location)
         old, new = urlsplit(req.full_url).scheme, urlsplit(new_url).scheme

@@ -108,6 +108,7 @@ def _draw(count: int, n: int, generator: torch.Generator) -> torch.Tensor:
 def anchor_sets(clf: Classifier, n: int, seed: int) -> dict[str, torch.Tensor]:
     """Sanity anchors in [-1, 1]: train images (the floor), blurred, uniform noise, one class."""
     train = clf.dataset().train
+    assert train.labels is not None  # a classifier's data is labelled
     g = torch.Generator().manual_seed(seed)
     real = to_float(train.images[_draw(len(train), n, g)])
     top = int(torch.bincount(train.labels).argmax())  # the most frequent class

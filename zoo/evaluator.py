@@ -178,6 +178,7 @@ def _augment(x: torch.Tensor, r: dict[str, Any], generator: torch.Generator) -> 
 
 
 def _accuracy(net: LeNet, images: ImageSet, channels: int) -> float:
+    assert images.labels is not None
     clf = Classifier(net.eval(), {"channels": channels}, Path())
     return float((clf.predict(to_float(images.images)) == images.labels.numpy()).mean())
 

@@ -6,6 +6,7 @@ import math
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -100,8 +101,10 @@ def save_samples(
         if suffix == ".npy":
             np.save(f, data)
         else:
-            extra = {"labels": labels.numpy()} if labels is not None else {}
-            np.savez_compressed(f, images=data, **extra)
+            arrays: dict[str, Any] = {"images": data}
+            if labels is not None:
+                arrays["labels"] = labels.numpy()
+            np.savez_compressed(f, **arrays)
 
 
 def load_inputs(paths: list[Path], channels: int, size: int) -> torch.Tensor:

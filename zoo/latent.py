@@ -26,6 +26,9 @@ class LatentModel(GenerativeModel):
     """Subclasses define ``self.generator`` (or name an EMA copy first in ``inference``) and
     a ``nz`` config key; conditional ones take ``labels`` as the generator's second input."""
 
+    generator: nn.Module
+    generator_ema: nn.Module
+
     def enable_ema(self) -> None:
         """Sample and export from ``generator_ema``, an average of ``generator``'s weights."""
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)

@@ -86,7 +86,7 @@ class GenerativeModel(nn.Module):
     conditional: ClassVar[bool] = False
     domains: ClassVar[int] = 1
     takes_input: ClassVar[bool] = False
-    inference: ClassVar[tuple[str, ...]] = ("generator",)
+    inference: tuple[str, ...] = ("generator",)  # an instance may name its EMA copy
 
     def __init__(self, config: dict[str, Any], spec: ImageSpec):
         super().__init__()

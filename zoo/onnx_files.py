@@ -86,7 +86,7 @@ def graph_files(path: Path) -> dict[str, Path]:
         isinstance(f, str) and f.endswith(".onnx") and Path(f).name == f for f in graphs.values()
     ):
         raise UsageError(f"{path}: zoo.graphs must name each graph's .onnx file beside it")
-    files = {name: path.with_name(file) for name, file in graphs.items()}
+    files = {name: path.with_name(str(file)) for name, file in graphs.items()}
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:
         raise UsageError(f"{path} was exported with {', '.join(missing)}, which is missing")

@@ -394,7 +394,7 @@ def check_sample_options(spec: FamilySpec) -> None:
 def _recorders(registry: Registry, record: PluginRecord) -> dict[str, Callable[[Any], None]]:
     """The ``register`` callables handed to each hook, validating as objects arrive."""
 
-    def check_name(kind: str, obj: Any, cls: type) -> bool:
+    def check_name(kind: str, obj: Any, cls: type[Any]) -> bool:
         if not isinstance(obj, cls):
             registry._problem(
                 f"plugin {record.name!r} ({record.distribution}) registered a "

@@ -56,7 +56,7 @@ class Config:
     def fields(cls) -> list[Field]:
         out = []
         for f in dataclasses.fields(cls):
-            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            default = f.default_factory() if callable(f.default_factory) else f.default
             meta = f.metadata
             kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
             out.append(

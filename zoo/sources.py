@@ -137,9 +137,9 @@ def _from_path(path: Path) -> Resolved:
         from zoo.checkpoint import latest_checkpoint
 
         ckpt = latest_checkpoint(path) if (path / "checkpoints").is_dir() else path
-        weights = ckpt / "model.safetensors" if ckpt else None
-        if weights is None or not weights.is_file():
+        if ckpt is None or not (ckpt / "model.safetensors").is_file():
             raise UsageError(f"{path} holds no checkpoint yet; train it first")
+        weights = ckpt / "model.safetensors"
         return Resolved(weights, f"the run {path} ({ckpt.name if ckpt != path else 'checkpoint'})")
     if path.suffix not in MODEL_SUFFIXES:
         raise UsageError(

@@ -25,7 +25,7 @@ def printable(text: str) -> str:
 def printable_fields(obj: Any) -> Any:
     """A copy of a spec dataclass with every free-text field made printable (names and
     targets are validated separately, against NAME_RE and the import syntax)."""
-    changes = {}
+    changes: dict[str, Any] = {}
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         if isinstance(value, str) and f.name not in ("name", "target"):

@@ -62,6 +62,12 @@ def plugin_registry(plugin: Any, name: str = "under-test") -> Iterator[None]:
                 os.environ[key] = value
 
 
+def _latest_weights(run: Path) -> dict[str, torch.Tensor]:
+    checkpoint = latest_checkpoint(run)
+    assert checkpoint is not None, f"{run} has no checkpoint"
+    return load_weights(checkpoint / "model.safetensors")
+
+
 class FamilyContract:
     """Subclass with ``family`` and a tiny ``config``; see the module docstring."""
 
@@ -140,8 +146,7 @@ class FamilyContract:
         straight = self.train(tmp_path / "straight", 4)
         self.train(tmp_path / "split", 2)
         split = self.train(tmp_path / "split", 4, resume=True)
-        a = load_weights(latest_checkpoint(straight) / "model.safetensors")
-        b = load_weights(latest_checkpoint(split) / "model.safetensors")
+        a, b = _latest_weights(straight), _latest_weights(split)
         assert a.keys() == b.keys()
         for key in a:
             assert torch.equal(a[key], b[key]), key

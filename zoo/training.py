@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,7 +191,7 @@ class MetricsLog:
     """
 
     def __init__(
-        self, path: Path, clock: float = 0.0, world: World = ONE, loggers: list[Logger] = ()
+        self, path: Path, clock: float = 0.0, world: World = ONE, loggers: Sequence[Logger] = ()
     ):
         self.path, self.world, self.loggers = path, world, list(loggers)
         self.sums: dict[str, torch.Tensor] = {}
@@ -269,7 +269,7 @@ class Trainer:
         precision: str = "auto",
         progress: bool = True,
         world: World = ONE,
-        log_to: list[str] = (),
+        log_to: Sequence[str] = (),
     ):
         self.model, self.info, self.data = model, info, data
         self.settings, self.run_dir, self.device = settings, run_dir, device
@@ -354,7 +354,7 @@ class Trainer:
                 f" ({write_failure(exc)}); {kept}; free space, then continue with --resume"
             ) from exc
 
-    def preview(self, loggers: list[Logger] = ()) -> None:
+    def preview(self, loggers: Sequence[Logger] = ()) -> None:
         """A sample grid from fixed noise, so grids across steps are comparable."""
         held_out = self.data.test_b if self.model.domains == 2 else None
         images, nrow = self.model.preview(self.data.test, held_out, self.seed)
@@ -374,7 +374,11 @@ class Trainer:
         noise = Noise(self.seed, self.step, self.world, self.device)
         draws = [self.batches.next() for _ in range(k)]
         images = torch.cat([d[0] for d in draws])
-        labels = torch.cat([d[1] for d in draws]) if draws[0][1] is not None else None
+        labels = (
+            torch.cat([d[1] for d in draws if d[1] is not None])
+            if draws[0][1] is not None
+            else None
+        )
         images_b = (
             torch.cat([self.batches_b.next()[0] for _ in range(k)])
             if self.batches_b is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -71,7 +72,7 @@ def info_cmd(name: str, as_json: bool) -> None:
             for f in schema.fields()
         ]
 
-    info = {
+    info: dict[str, Any] = {
         "name": recipe.name,
         "family": recipe.family,
         "family_summary": family.summary,
@@ -153,7 +154,7 @@ def download_cmd(
         resolved = fill_cache(entry, from_file)
     else:
         options = DownloadOptions.from_env()
-        given = {"timeout": timeout, "retries": retries, "deadline": deadline}
+        given: dict[str, Any] = {"timeout": timeout, "retries": retries, "deadline": deadline}
         options = replace(options, **{k: v for k, v in given.items() if v is not None})
         resolved = pretrained(entry, force=force, options=options)
     click.echo(f"{resolved.path}  ({resolved.origin}, sha256 verified)")

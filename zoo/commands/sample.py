@@ -144,7 +144,7 @@ def _family_options() -> list[click.Option]:
             declared.setdefault(option.name, (option, []))[1].append(fam.name)
     out = []
     for name, (option, families) in declared.items():
-        kind = click.Choice(option.choices) if option.choices else click.INT
+        kind: click.ParamType = click.Choice(option.choices) if option.choices else click.INT
         if option.type == "str" and not option.choices:
             kind = click.STRING
         out.append(
