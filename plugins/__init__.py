@@ -165,6 +165,7 @@ gan_plugin = plugin(
         "zoo.plugins.gan:GAN",
         GANConfig,
         {"batch_size": 64},
+        prior="generator",
     )
 )
 dcgan_plugin = plugin(
@@ -174,6 +175,7 @@ dcgan_plugin = plugin(
         "zoo.plugins.dcgan:DCGAN",
         DCGANConfig,
         CONV,
+        prior="generator",
     )
 )
 cgan_plugin = plugin(
@@ -183,6 +185,7 @@ cgan_plugin = plugin(
         "zoo.plugins.cgan:CGAN",
         CGANConfig,
         CONV,
+        prior="generator",
     )
 )
 wgan_plugin = plugin(
@@ -192,6 +195,7 @@ wgan_plugin = plugin(
         "zoo.plugins.wgan:WGAN",
         WGANConfig,
         CONV,
+        prior="generator",
     )
 )
 vae_plugin = plugin(
@@ -211,6 +215,7 @@ vae_plugin = plugin(
                 row=True,
             ),
         ),
+        prior="decoder",
     )
 )
 pggan_plugin = plugin(
@@ -221,6 +226,7 @@ pggan_plugin = plugin(
         PGGANConfig,
         # 3500 steps finish growing 4 -> 32 (4 stages); each further doubling needs 1000 more
         {"batch_size": 32, "image_size": 32, "steps": 3500},
+        prior="generator",
     )
 )
 cyclegan_plugin = plugin(

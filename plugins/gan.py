@@ -11,10 +11,12 @@ Options beyond the paper, off by default: ``g_norm = "batch"`` puts BatchNorm af
 layers but the first (as DCGAN does), ``d_dropout`` drops D's hidden units (the paper's D
 used dropout, with maxout units). The gan-mnist recipe uses both (with dropout 0.3): FLD 16.2
 at 15,000 steps, against 71.3 without them, where D memorised the 4,000 training digits and
-the samples got worse after 16,000 steps. Shared by the GAN-objective families (DCGAN, cGAN, the LSGAN
-example): ``loss`` picks the objective from `zoo.blocks.OBJECTIVES` (non-saturating, least
-squares, hinge), ``ema_decay`` samples from an exponential moving average of G's weights
-(zoo/latent.py; the GAN recipes use 0.999), ``augment`` applies DiffAugment to everything D sees (zoo/augment.py; on
+the samples got worse after 16,000 steps.
+
+Shared by the GAN-objective families (DCGAN, cGAN, the LSGAN example): ``loss`` picks the
+objective from `zoo.blocks.OBJECTIVES` (non-saturating, least squares, hinge), ``ema_decay``
+samples from an exponential moving average of G's weights (zoo/latent.py; the GAN recipes
+use 0.999), ``augment`` applies DiffAugment to everything D sees (zoo/augment.py; on
 dcgan-mnist it slowed convergence: FLD 134 vs 102 after 1,500 steps, with EMA, so no recipe
 uses it), ``d_lr`` gives D its own learning rate (TTUR, Heusel et al. 2017) and
 ``real_target`` below 1 is one-sided label smoothing (Salimans et al. 2016).

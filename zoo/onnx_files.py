@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import UsageError
+from zoo.errors import UsageError, ZooError
 from zoo.metadata import INFO_KEY, ModelInfo, check_format, read_graphs
 
 
@@ -65,6 +65,28 @@ def self_contained(path: Path) -> bytes:
                 "only runs self-contained ONNX files (re-export the model with zoo)"
             )
     return path.read_bytes()
+
+
+def open_session(path: Path, cuda: int | None = None, threads: int = 0) -> Any:
+    """An onnxruntime session of a self-contained file: on CUDA device ``cuda`` (CPU
+    fallback) when given, else on the CPU provider."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    providers: list[Any] = ["CPUExecutionProvider"]
+    if cuda is not None:
+        providers.insert(
+            0,
+            ("CUDAExecutionProvider", {"device_id": cuda, "cudnn_conv_algo_search": "HEURISTIC"}),
+        )
+    model = self_contained(path)  # the bytes checked are the bytes that run
+    try:
+        return ort.InferenceSession(model, sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ZooError(f"onnxruntime cannot load {path}: {exc}") from None
 
 
 def read_onnx_info(path: Path) -> ModelInfo:

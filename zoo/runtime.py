@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from zoo.errors import UsageError, ZooError
+from zoo.errors import UsageError
 from zoo.model import Graph
 
 
@@ -55,29 +55,13 @@ def onnx_session(path: Path, device: str = "auto", threads: int = 0) -> Any:
     CUDA is only requested when torch sees a GPU, since onnxruntime-gpu lists the CUDA provider
     as available even on machines without one and then logs errors.
     """
-    import onnxruntime as ort
+    from zoo.onnx_files import open_session
 
     use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if use_cuda and not torch.cuda.is_available():
         raise UsageError(f"--device {device} but no CUDA GPU is available; use --device cpu")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-    providers: list[Any] = ["CPUExecutionProvider"]
-    if use_cuda:
-        index = int(device.partition(":")[2] or 0)
-        providers.insert(
-            0,
-            ("CUDAExecutionProvider", {"device_id": index, "cudnn_conv_algo_search": "HEURISTIC"}),
-        )
-    from zoo.onnx_files import self_contained
-
-    model = self_contained(path)  # the bytes checked are the bytes that run
-    try:
-        return ort.InferenceSession(model, sess_options=options, providers=providers)
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise ZooError(f"onnxruntime cannot load {path}: {exc}") from None
+    cuda = int(device.partition(":")[2] or 0) if use_cuda else None
+    return open_session(path, cuda, threads)
 
 
 class OnnxRunner:

@@ -95,7 +95,14 @@ class FamilySpec:
     ``target`` names its `zoo.model.GenerativeModel` subclass (imported on first use);
     ``config`` is the schema of its hyperparameters (a `zoo.Config` dataclass, which must be
     importable without torch); ``train`` holds the training settings its paper prefers
-    (batch size, image size, ...), which a catalogue recipe can override."""
+    (batch size, image size, ...), which a catalogue recipe can override.
+
+    ``prior`` names the inference graph that samples draw from when they need nothing but a
+    seed: it takes ``z`` (N, latent) from ``torch.randn`` of a generator seeded with the seed
+    and, for a conditional family without ``--label``, ``labels`` from ``torch.randint`` of
+    the same generator next, and outputs ``image``. Declaring it lets `zoo sample FILE.onnx`
+    run without importing torch (zoo/onnx_sampling.py); `zoo.testing` checks that it gives
+    what the family's ``sample`` gives."""
 
     name: str
     summary: str
@@ -103,6 +110,7 @@ class FamilySpec:
     config: type[Config] = Config
     train: dict[str, Any] = field(default_factory=dict)
     sample_options: tuple[SampleOption, ...] = ()
+    prior: str = ""
 
     def check_sample_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """``options`` checked against the declared ones: names, types, choices, ranges."""

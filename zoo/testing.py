@@ -160,6 +160,24 @@ class FamilyContract:
             onnx_images = self.sample(files[0], "onnx", options=options)
             torch.testing.assert_close(onnx_images, torch_images, atol=1e-3, rtol=0)
 
+    def test_prior_samples_without_torch_match_torch(self, tmp_path: Path) -> None:
+        """A family that declares its ``prior`` graph samples ONNX files without torch
+        (zoo/onnx_sampling.py): same seed, same images as through torch."""
+        from zoo.onnx_sampling import PriorSampler
+
+        prior = get_registry().family(self.family, load=False).prior
+        if not prior:
+            pytest.skip(f"{self.family} declares no prior graph")
+        files = api.export(self.train(tmp_path / "run", 1), "onnx", tmp_path / "model.onnx")
+        sampler = PriorSampler.open(files[0])
+        assert sampler is not None, (
+            f"the {prior!r} graph must take z (N, latent) alone or with labels"
+        )
+        drawn = sampler.sample(8, seed=3)
+        assert drawn is not None
+        expected = api.sample(files[0], 8, seed=3, runtime="onnx").images
+        torch.testing.assert_close(torch.from_numpy(drawn[0]), expected, atol=1e-4, rtol=0)
+
     def test_unknown_sampling_options_are_refused(self, tmp_path: Path) -> None:
         run = self.train(tmp_path / "run", 1)
         with pytest.raises(UsageError, match="no_such_option"):

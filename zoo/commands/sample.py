@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from zoo.commands.common import offline_option, runtime_option
+from zoo.grids import MAX_NPZ
 
 
 def _held_out_inputs(data: str, spec, second_domain: bool, n: int):
@@ -66,11 +67,9 @@ def _held_out_inputs(data: str, spec, second_domain: bool, n: int):
 def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, nrow, **family):
     """Sample from SOURCE: a catalogue name (its pretrained weights), a run directory, a
     .safetensors or .onnx file, or an http(s) URL of a .safetensors file."""
-    from zoo import api
     from zoo.commands.common import parse_labels
     from zoo.errors import UsageError
-    from zoo.images import check_output, check_size, load_inputs, save_samples, write_npy_stream
-    from zoo.registry import get_registry
+    from zoo.grids import check_output, check_size
 
     options = {k: v for k, v in family.items() if v is not None}
 
@@ -78,6 +77,21 @@ def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, n
     if n <= 0:
         raise UsageError(f"-n must be positive (got {n})")
     check_size(out, n * (len(labels) or 1))
+    torch_free = (
+        source.endswith(".onnx")
+        and runtime in ("auto", "onnx")
+        and not (inputs or options)
+        and n * (len(labels) or 1) <= MAX_NPZ
+    )
+    if torch_free and _sample_without_torch(
+        Path(source), n, seed, labels, out, nrow, threads, device
+    ):
+        return
+
+    from zoo import api
+    from zoo.images import load_inputs, save_samples, write_npy_stream
+    from zoo.registry import get_registry
+
     loaded = api.load(source, "cpu")
     spec = loaded.model.spec
     declared = {o.name: o for o in get_registry().family(loaded.info.family, False).sample_options}
@@ -132,6 +146,41 @@ def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, n
         out, result.images, nrow or math.ceil(math.sqrt(len(result.images))), result.labels
     )
     click.echo(f"wrote {len(result.images)} images to {out} ({result.provider}; {loaded.origin})")
+
+
+def _sample_without_torch(
+    path: Path,
+    n: int,
+    seed: int,
+    labels: tuple[str, ...],
+    out: Path,
+    nrow: int,
+    threads: int,
+    device: str,
+) -> bool:
+    """Sample an ONNX file's prior graph in onnxruntime on the CPU without importing torch
+    (zoo/onnx_sampling.py); False when the file or the request needs torch."""
+    from zoo.commands.common import parse_labels
+    from zoo.grids import save_arrays, to_uint8
+    from zoo.onnx_sampling import PriorSampler, gpu_visible
+
+    if device not in ("auto", "cpu") or (device == "auto" and gpu_visible()):
+        return False
+    sampler = PriorSampler.open(path, threads) if path.is_file() else None
+    if sampler is None:
+        return False
+    label_list = parse_labels(labels, sampler.info.spec.num_classes) if labels else None
+    if label_list is not None:  # n images per label, one row each, as the torch path does
+        nrow = nrow or n
+        label_list = [label for label in label_list for _ in range(n)]
+        n = len(label_list)
+    result = sampler.sample(n, seed, label_list)
+    if result is None:
+        return False
+    images, given = result
+    save_arrays(out, to_uint8(images), nrow, given)
+    click.echo(f"wrote {len(images)} images to {out} ({sampler.provider}; {path})")
+    return True
 
 
 def _family_options() -> list[click.Option]:

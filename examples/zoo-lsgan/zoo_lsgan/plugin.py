@@ -25,6 +25,7 @@ def register_families(register):
             "zoo_lsgan.model:LSGAN",
             config=LSGANConfig,
             train={"batch_size": 64, "image_size": 32},
+            prior="generator",
         )
     )
 
