@@ -166,6 +166,7 @@ gan_plugin = plugin(
         GANConfig,
         {"batch_size": 64},
         prior="generator",
+        paper="Goodfellow et al. 2014, Generative Adversarial Nets",
     )
 )
 dcgan_plugin = plugin(
@@ -176,6 +177,8 @@ dcgan_plugin = plugin(
         DCGANConfig,
         CONV,
         prior="generator",
+        paper="Radford et al. 2015, Unsupervised Representation Learning with Deep "
+        "Convolutional GANs",
     )
 )
 cgan_plugin = plugin(
@@ -186,6 +189,7 @@ cgan_plugin = plugin(
         CGANConfig,
         CONV,
         prior="generator",
+        paper="Mirza & Osindero 2014, Conditional Generative Adversarial Nets",
     )
 )
 wgan_plugin = plugin(
@@ -196,6 +200,8 @@ wgan_plugin = plugin(
         WGANConfig,
         CONV,
         prior="generator",
+        paper="Arjovsky et al. 2017, Wasserstein GAN; Gulrajani et al. 2017, Improved Training "
+        "of Wasserstein GANs",
     )
 )
 vae_plugin = plugin(
@@ -216,6 +222,7 @@ vae_plugin = plugin(
             ),
         ),
         prior="decoder",
+        paper="Kingma & Welling 2014, Auto-Encoding Variational Bayes",
     )
 )
 pggan_plugin = plugin(
@@ -227,6 +234,7 @@ pggan_plugin = plugin(
         # 3500 steps finish growing 4 -> 32 (4 stages); each further doubling needs 1000 more
         {"batch_size": 32, "image_size": 32, "steps": 3500},
         prior="generator",
+        paper="Karras et al. 2018, Progressive Growing of GANs",
     )
 )
 cyclegan_plugin = plugin(
@@ -244,6 +252,8 @@ cyclegan_plugin = plugin(
                 second_domain=("b2a",),
             ),
         ),
+        paper="Zhu et al. 2017, Unpaired Image-to-Image Translation using Cycle-Consistent "
+        "Adversarial Networks",
     )
 )
 

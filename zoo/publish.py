@@ -38,19 +38,6 @@ from zoo.training import read_metrics
 BLOCK = "# --- pretrained weights: written by scripts/publish_weights.py, do not edit by hand ---"
 # float16 is kept when FLD moves by at most this fraction (and 0.5 absolute) from float32
 FP16_TOLERANCE = 0.02
-PAPERS = {
-    "gan": "Goodfellow et al. 2014, Generative Adversarial Nets",
-    "dcgan": "Radford et al. 2015, Unsupervised Representation Learning with Deep "
-    "Convolutional GANs",
-    "cgan": "Mirza & Osindero 2014, Conditional Generative Adversarial Nets",
-    "wgan": "Arjovsky et al. 2017, Wasserstein GAN; Gulrajani et al. 2017, Improved Training "
-    "of Wasserstein GANs",
-    "pggan": "Karras et al. 2018, Progressive Growing of GANs",
-    "vae": "Kingma & Welling 2014, Auto-Encoding Variational Bayes",
-    "cyclegan": "Zhu et al. 2017, Unpaired Image-to-Image Translation using Cycle-Consistent "
-    "Adversarial Networks",
-    "lsgan": "Mao et al. 2017, Least Squares Generative Adversarial Networks",
-}
 
 
 def machine() -> str:
@@ -153,6 +140,7 @@ def model_card(
     model: GenerativeModel,
     info: ModelInfo,
     family_summary: str,
+    paper: str,
     source: str,
     note: str = "",
 ) -> str:
@@ -181,7 +169,7 @@ def model_card(
         "",
         f"# {p.name}",
         "",
-        f"{family_summary}. Family `{info.family}`: {PAPERS.get(info.family, 'see its module')}.",
+        f"{family_summary}. Family `{info.family}`: {paper or 'see its module'}.",
         "",
         "![samples](samples.png)",
         "",
@@ -326,9 +314,9 @@ def publish(name: str, run: Path, catalogue: Path, weights_root: Path, note: str
     )  # fmt: skip
     reg = api.get_registry()
     summary = reg.catalogue[name].summary if name in reg.catalogue else info.family
-    write_text(
-        folder / "README.md", model_card(published, model, info, summary, catalogue.name, note)
-    )
+    paper = reg.family(info.family, load=False).paper
+    card = model_card(published, model, info, summary, paper, catalogue.name, note)
+    write_text(folder / "README.md", card)
     record(
         catalogue,
         name,

@@ -111,6 +111,7 @@ class FamilySpec:
     train: dict[str, Any] = field(default_factory=dict)
     sample_options: tuple[SampleOption, ...] = ()
     prior: str = ""
+    paper: str = ""  # authors, year and title, for model cards
 
     def check_sample_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """``options`` checked against the declared ones: names, types, choices, ranges."""

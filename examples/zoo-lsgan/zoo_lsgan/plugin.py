@@ -26,6 +26,7 @@ def register_families(register):
             config=LSGANConfig,
             train={"batch_size": 64, "image_size": 32},
             prior="generator",
+            paper="Mao et al. 2017, Least Squares Generative Adversarial Networks",
         )
     )
 
