@@ -78,6 +78,16 @@ def test_zoo_sample_onnx_draws_what_torch_draws_without_importing_it(cgan_onnx, 
         assert "labels" not in free
 
 
+def test_a_run_sampled_in_onnxruntime_again_needs_no_torch(cgan_onnx, tmp_path):
+    run = cgan_onnx.parent / "run"
+    r = _zoo_without_torch("sample", str(run), "--runtime", "onnx", "--out", "a.png", cwd=tmp_path)
+    assert "torch imported" in r.stderr  # the first time exports the run's ONNX graph
+    r = _zoo_without_torch("sample", str(run), "--runtime", "onnx", "--out", "b.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "exported to" in r.stdout and "checkpoints" in r.stdout
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
 def test_families_without_a_prior_graph_still_sample_through_torch(tmp_path):
     # a CycleGAN translates images: its ONNX files need inputs, so the torch path serves them
     api.train("cyclegan", data="unpaired:digits,digits", out=tmp_path / "run", steps=1,

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import zoo.api as z
-from zoo.checkpoint import latest_checkpoint, load_weights
+from zoo.checkpoint import load_weights
 from zoo.data import ImageSpec
 from zoo.errors import UsageError
 from zoo.model import ModelInfo
@@ -22,6 +22,7 @@ from zoo.plugins.pggan import (
     minibatch_stddev,
     pixel_norm,
 )
+from zoo.runs import latest_checkpoint
 
 TINY = {"nz": 8, "fmap_base": 32, "fmap_max": 8, "fade_steps": 4, "stable_steps": 2}
 

@@ -294,19 +294,16 @@ def load(source: str | Path, device: str = "cpu") -> Loaded:
 def onnx_files(loaded: Loaded) -> dict[str, Path]:
     """The model's graphs as ONNX files: given, or exported once and cached (inside the
     checkpoint for runs, under the cache keyed by the weights' sha256 for files)."""
-    from zoo.download import cache_dir, sha256_file
-    from zoo.onnx_files import graph_files
+    from zoo.onnx_files import cached_export, export_target, graph_files
 
     if loaded.path.suffix == ".onnx":
         return graph_files(loaded.path)
-    # paths from the weights' hash alone: metadata (a name) never chooses where files go
-    if loaded.path.parent.parent.name == "checkpoints":
-        target = loaded.path.parent / "onnx" / "model.onnx"
-    else:
-        target = cache_dir() / "onnx" / sha256_file(loaded.path) / "model.onnx"
-    if not target.exists() and not any(target.parent.glob("model.*.onnx")):
-        export_model(loaded, "onnx", target)
-    return graph_files(target if target.exists() else next(target.parent.glob("model.*.onnx")))
+    cached = cached_export(loaded.path)
+    if cached is None:
+        export_model(loaded, "onnx", export_target(loaded.path))
+        cached = cached_export(loaded.path)
+        assert cached is not None
+    return graph_files(cached)
 
 
 def pick_runtime(runtime: str, loaded: Loaded) -> str:

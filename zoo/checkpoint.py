@@ -28,6 +28,7 @@ from zoo.metadata import (
     ModelInfo,
     check_format,
 )
+from zoo.runs import checkpoint_dirs
 
 HALF = (torch.float16, torch.bfloat16)
 
@@ -75,18 +76,6 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     except (SafetensorError, OSError) as exc:
         raise ZooError(f"{path} is corrupt or truncated ({exc}); re-export or retrain it") from None
     return {k: v.float() if v.dtype in HALF else v for k, v in tensors.items()}
-
-
-def checkpoint_dirs(run_dir: Path) -> list[Path]:
-    root = run_dir / "checkpoints"
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.glob("step-*") if p.is_dir() and p.name[5:].isdigit())
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    dirs = checkpoint_dirs(run_dir)
-    return dirs[-1] if dirs else None
 
 
 def save_checkpoint(

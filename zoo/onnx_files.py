@@ -67,6 +67,26 @@ def self_contained(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def export_target(weights: Path) -> Path:
+    """Where the ONNX export of ``weights`` made for sampling goes: inside the checkpoint for
+    a run, else under the cache keyed by the weights' sha256 (metadata, such as a name,
+    never chooses where files go)."""
+    from zoo.download import cache_dir, sha256_file
+
+    if weights.parent.parent.name == "checkpoints":
+        return weights.parent / "onnx" / "model.onnx"
+    return cache_dir() / "onnx" / sha256_file(weights) / "model.onnx"
+
+
+def cached_export(weights: Path) -> Path | None:
+    """The export made earlier for ``weights`` (``model.onnx``, or the first of several
+    graphs' ``model.GRAPH.onnx``), if there is one."""
+    target = export_target(weights)
+    if target.exists():
+        return target
+    return next(iter(sorted(target.parent.glob("model.*.onnx"))), None)
+
+
 def open_session(path: Path, cuda: int | None = None, threads: int = 0) -> Any:
     """An onnxruntime session of a self-contained file: on CUDA device ``cuda`` (CPU
     fallback) when given, else on the CPU provider."""

@@ -134,7 +134,7 @@ def _from_url(url: str, options: DownloadOptions | None) -> Resolved:
 
 def _from_path(path: Path) -> Resolved:
     if path.is_dir():
-        from zoo.checkpoint import latest_checkpoint
+        from zoo.runs import latest_checkpoint
 
         ckpt = latest_checkpoint(path) if (path / "checkpoints").is_dir() else path
         if ckpt is None or not (ckpt / "model.safetensors").is_file():

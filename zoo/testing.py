@@ -29,7 +29,7 @@ import pytest
 import torch
 
 from zoo import api
-from zoo.checkpoint import latest_checkpoint, load_weights
+from zoo.checkpoint import load_weights
 from zoo.errors import UsageError
 from zoo.registry import (
     BUILTIN_DIST,
@@ -38,6 +38,7 @@ from zoo.registry import (
     get_registry,
     set_registry,
 )
+from zoo.runs import latest_checkpoint
 from zoo.settings import check_schema, within
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from zoo import distributed
-from zoo.checkpoint import latest_checkpoint, load_train_state, load_weights, save_checkpoint
+from zoo.checkpoint import load_train_state, load_weights, save_checkpoint
 from zoo.data import Batches, Dataset
 from zoo.distributed import ONE, Noise, World
 from zoo.errors import UsageError, ZooError
@@ -32,6 +32,7 @@ from zoo.files import atomic_path, write_text
 from zoo.images import save_samples
 from zoo.loggers import Logger, open_loggers
 from zoo.model import Batch, GenerativeModel, ModelInfo
+from zoo.runs import latest_checkpoint
 from zoo.settings import TrainSettings
 
 

@@ -77,15 +77,9 @@ def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, n
     if n <= 0:
         raise UsageError(f"-n must be positive (got {n})")
     check_size(out, n * (len(labels) or 1))
-    torch_free = (
-        source.endswith(".onnx")
-        and runtime in ("auto", "onnx")
-        and not (inputs or options)
-        and n * (len(labels) or 1) <= MAX_NPZ
-    )
-    if torch_free and _sample_without_torch(
-        Path(source), n, seed, labels, out, nrow, threads, device
-    ):
+    onnx = _onnx_source(source, runtime) if not (inputs or options) else None
+    small = n * (len(labels) or 1) <= MAX_NPZ  # larger .npy files are streamed through torch
+    if onnx and small and _sample_without_torch(*onnx, n, seed, labels, out, nrow, threads, device):
         return
 
     from zoo import api
@@ -148,8 +142,24 @@ def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, n
     click.echo(f"wrote {len(result.images)} images to {out} ({result.provider}; {loaded.origin})")
 
 
+def _onnx_source(source: str, runtime: str) -> tuple[Path, str] | None:
+    """The ONNX file to sample and where it came from: SOURCE itself, or with `--runtime
+    onnx` the export cached for SOURCE's weights by an earlier run (zoo.api.onnx_files)."""
+    from zoo.onnx_files import cached_export
+    from zoo.sources import resolve
+
+    if source.endswith(".onnx") and runtime in ("auto", "onnx"):
+        return Path(source), source
+    if runtime != "onnx":
+        return None
+    resolved = resolve(source)
+    cached = cached_export(resolved.path) if resolved.path.suffix == ".safetensors" else None
+    return (cached, f"{resolved.origin}, exported to {cached}") if cached else None
+
+
 def _sample_without_torch(
     path: Path,
+    origin: str,
     n: int,
     seed: int,
     labels: tuple[str, ...],
@@ -179,7 +189,7 @@ def _sample_without_torch(
         return False
     images, given = result
     save_arrays(out, to_uint8(images), nrow, given)
-    click.echo(f"wrote {len(images)} images to {out} ({sampler.provider}; {path})")
+    click.echo(f"wrote {len(images)} images to {out} ({sampler.provider}; {origin})")
     return True
 
 
