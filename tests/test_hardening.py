@@ -175,3 +175,39 @@ def test_a_full_disk_names_the_file_and_the_intact_checkpoint(tmp_path):
     assert "continue with --resume" in message
     names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert names == ["step-00000002"]  # nothing half-written left beside it
+
+
+def test_a_write_killed_outright_is_swept_by_the_next_one(tmp_path):
+    # kill -9 during an atomic write (an export, a download, a checkpoint) leaves its
+    # temporary behind; the next write beside the same target removes it, and leaves alone
+    # what a live process is writing
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time; from zoo.files import atomic_path, staging_dir\n"
+        "with atomic_path(sys.argv[1]) as tmp, staging_dir(sys.argv[1]) as stage:\n"
+        "    tmp.write_text('half'); print('writing', flush=True); time.sleep(60)\n"
+    )
+    target = tmp_path / "model.onnx"
+    child = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE)
+    assert child.stdout.readline().strip() == b"writing"
+    child.kill()
+    child.wait()
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert len(left) == 2 and all(f"-{child.pid}." in name for name in left)
+
+    from zoo.files import atomic_path
+
+    live = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE)
+    try:
+        assert live.stdout.readline().strip() == b"writing"
+        with atomic_path(target) as tmp:
+            tmp.write_text("whole")
+        names = sorted(p.name for p in tmp_path.iterdir())
+        assert "model.onnx" in names and target.read_text() == "whole"
+        assert not any(f"-{child.pid}." in name for name in names)
+        assert sum(f"-{live.pid}." in name for name in names) == 2
+    finally:
+        live.kill()
+        live.wait()

@@ -471,7 +471,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 def clean_stale(run_dir: Path) -> None:
     """Remove half-written checkpoint folders and files that a killed run left (atomic writes
-    name them .NAME.XXXX.tmp); the run holds its lock, so none of them is being written."""
+    name them .NAME.HOST-PID.XXXX.tmp); the run holds its lock, so none is being written."""
     for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples"):
         for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
             if tmp.is_dir():
