@@ -56,3 +56,54 @@ class TestLSGAN(FamilyContract):
     family = "lsgan"
     config = CONV
     plugin = zoo_lsgan.plugin
+    sample_options = [{"truncation": 0.5}]
+
+
+# -- the rest of what the example plugin adds through the documented API ----------------------
+
+
+def test_example_data_source_and_logger(tmp_path, capfd):
+    import numpy as np
+    import pytest
+
+    from zoo import api
+    from zoo.data import load_dataset
+    from zoo.errors import UsageError
+    from zoo.testing import plugin_registry
+
+    images = np.random.default_rng(0).integers(0, 256, (40, 1, 16, 16), dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", images=images, labels=np.arange(40) % 4)
+    np.savez(tmp_path / "float.npz", images=images.astype(np.float32))
+    with plugin_registry(zoo_lsgan.plugin, "lsgan"):
+        ds = load_dataset(f"npz:{tmp_path / 'd.npz'}")
+        assert (len(ds.train), len(ds.test), ds.classes) == (32, 8, ["0", "1", "2", "3"])
+        with pytest.raises(UsageError, match="must be uint8"):
+            load_dataset(f"npz:{tmp_path / 'float.npz'}")
+        api.train("lsgan", data=f"npz:{tmp_path / 'd.npz'}", out=tmp_path / "run", steps=2,
+                  batch_size=4, overrides={**CONV, "image_size": 16, "log_every": 1},
+                  progress=False, log=["stdout"])  # fmt: skip
+    out = capfd.readouterr().out
+    assert f"training lsgan in {tmp_path / 'run'} from step 0" in out
+    assert "step 1 seconds=" in out and " d_loss=" in out and "step 2 samples: " in out
+
+
+def test_example_truncation_keeps_latents_inside(tmp_path):
+    import torch
+
+    from zoo import api
+    from zoo.metadata import ImageSpec, ModelInfo
+    from zoo.model import SampleRequest
+    from zoo.testing import plugin_registry
+
+    drawn = {}
+
+    def run(graph, z):
+        drawn[graph] = z
+        return {"image": torch.zeros(len(z), 1, 16, 16)}
+
+    with plugin_registry(zoo_lsgan.plugin, "lsgan"):
+        model = api.build(ModelInfo("lsgan", CONV, ImageSpec(1, 16)))
+        gen = torch.Generator().manual_seed(0)
+        model.sample(SampleRequest(64, gen, options={"truncation": 0.5}), run)
+    z = drawn["generator"]
+    assert z.shape == (64, 8) and z.abs().max() <= 0.5 and z.std() > 0.2

@@ -65,8 +65,9 @@ def data_root() -> Path:
     return Path(os.environ.get("ZOO_DATA", Path.home() / ".cache" / "zoo" / "data"))
 
 
-def _split(images: np.ndarray, labels: np.ndarray | None) -> tuple[ImageSet, ImageSet]:
-    """A fixed, seeded held-out split, the same on every machine."""
+def held_out_split(images: np.ndarray, labels: np.ndarray | None) -> tuple[ImageSet, ImageSet]:
+    """uint8 NCHW images (and their labels) as a train and a held-out set: the fixed, seeded
+    split of every built-in data source, the same on every machine; for plugins' sources too."""
     n = len(images)
     order = np.random.default_rng(SPLIT_SEED).permutation(n)
     n_test = max(1, round(n * HELD_OUT)) if n > 1 else 0
@@ -92,7 +93,7 @@ def bundled(name: str, **_: Any) -> Dataset:
         digits = load_digits()
         images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
         y = digits.target
-    train, test = _split(images, y)
+    train, test = held_out_split(images, y)
     return Dataset(name, train, test, classes=[str(i) for i in range(10)])
 
 
@@ -201,11 +202,11 @@ def folder(source: str, *, channels: int = 0, size: int = 0, **_: Any) -> Datase
         if (path / "testA").is_dir() and (path / "testB").is_dir():
             test_a, test_b = domain("testA"), domain("testB")
         else:  # hold out part of train instead
-            train_a, test_a = _split(train_a.images.numpy(), None)
-            train_b, test_b = _split(train_b.images.numpy(), None)
+            train_a, test_a = held_out_split(train_a.images.numpy(), None)
+            train_b, test_b = held_out_split(train_b.images.numpy(), None)
         return Dataset(f"folder:{path}", train_a, test_a, train_b=train_b, test_b=test_b)
     images, labels, classes = _folder_domain(path, channels, size)
-    train, test = _split(images, labels)
+    train, test = held_out_split(images, labels)
     return Dataset(f"folder:{path}", train, test, classes=classes)
 
 

@@ -380,7 +380,7 @@ def check_sample_options(spec: FamilySpec) -> None:
                 f"{where}: bad sample option name {option.name!r} (lower-case, and none of "
                 f"zoo sample's own: {', '.join(sorted(SAMPLE_RESERVED))})"
             )
-        if option.type not in ("str", "int"):
+        if option.type not in ("str", "int", "float"):
             raise UsageError(f"{where}: sample option {option.name!r} has type {option.type!r}")
         if option.range:
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from zoo.errors import ZooError
 from zoo.settings import Config
 
+NUMBER_NAMES = {"int": "an integer", "float": "a number"}
 NAME_RE = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 
 
@@ -57,8 +59,9 @@ def import_target(target: str) -> Any:
 @dataclass(frozen=True)
 class SampleOption:
     """An option a family's ``sample`` takes: `zoo sample --NAME VALUE` and
-    ``zoo.api.sample(options={NAME: VALUE})``. ``type`` is ``"str"`` or ``"int"``; a string
-    takes one of ``choices`` when given, an integer lies in ``range`` ('>= 2', ...).
+    ``zoo.api.sample(options={NAME: VALUE})``. ``type`` is ``"str"``, ``"int"`` or
+    ``"float"``; a string takes one of ``choices`` when given, a number lies in ``range``
+    ('>= 2', '(0, 1]', ...).
     For `zoo sample`'s grid and inputs: ``row`` means the value is the number of images in a
     row of the output; ``second_domain`` lists the choices whose inputs come from the second
     domain of a translation model (its held-out images when no --input is given)."""
@@ -76,12 +79,15 @@ class SampleOption:
         from zoo.errors import UsageError
         from zoo.settings import within
 
-        if self.type == "int":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise UsageError(f"{self.name} takes an integer (got {value!r})")
+        if self.type in ("int", "float"):
+            kinds = int if self.type == "int" else int | float
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                raise UsageError(f"{self.name} takes {NUMBER_NAMES[self.type]} (got {value!r})")
+            if self.type == "float" and not math.isfinite(value):
+                raise UsageError(f"{self.name} must be a finite number (got {value})")
             if self.range and not within(value, self.range):
                 raise UsageError(f"{self.name} must be {self.range} (got {value})")
-            return value
+            return value if self.type == "int" else float(value)
         value = str(value)
         if self.choices and value not in self.choices:
             raise UsageError(f"bad {self.name} {value!r}: choose from {', '.join(self.choices)}")

@@ -23,7 +23,16 @@ def _held_out_inputs(data: str, spec, second_domain: bool, n: int):
     return to_float(images.images[:n])
 
 
-@click.command("sample")
+class FamilyOptionsCommand(click.Command):
+    """A command whose options include those the registered families declare, read from the
+    registry each time the command parses or shows its help (not once at import)."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        return [*params[:-2], *_family_options(), *params[-2:]]  # before --offline and --help
+
+
+@click.command("sample", cls=FamilyOptionsCommand)
 @click.argument("source")
 @click.option(
     "-n",
@@ -203,9 +212,8 @@ def _family_options() -> list[click.Option]:
             declared.setdefault(option.name, (option, []))[1].append(fam.name)
     out = []
     for name, (option, families) in declared.items():
-        kind: click.ParamType = click.Choice(option.choices) if option.choices else click.INT
-        if option.type == "str" and not option.choices:
-            kind = click.STRING
+        kinds = {"str": click.STRING, "int": click.INT, "float": click.FLOAT}
+        kind = click.Choice(option.choices) if option.choices else kinds[option.type]
         out.append(
             click.Option(
                 [f"--{name.replace('_', '-')}", name],
@@ -215,5 +223,3 @@ def _family_options() -> list[click.Option]:
         )
     return out
 
-
-sample_cmd.params[-1:-1] = _family_options()  # before --offline; from the plugins' families

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo import ExporterSpec, FamilySpec, hookimpl, setting
+from zoo import (
+    DataSourceSpec,
+    ExporterSpec,
+    FamilySpec,
+    LoggerSpec,
+    SampleOption,
+    hookimpl,
+    setting,
+)
 from zoo.plugins import DCGANConfig
 
 
@@ -25,6 +33,14 @@ def register_families(register):
             "zoo_lsgan.model:LSGAN",
             config=LSGANConfig,
             train={"batch_size": 64, "image_size": 32},
+            sample_options=(
+                SampleOption(
+                    "truncation",
+                    "draw latent values again while outside [-t, t] (the truncation trick)",
+                    "float",
+                    range="> 0",
+                ),
+            ),
             prior="generator",
             paper="Mao et al. 2017, Least Squares Generative Adversarial Networks",
         )
@@ -40,6 +56,27 @@ def register_catalogue(register):
 
     for entry in load_catalogue_file(Path(__file__).with_name("registry.toml")):
         register(entry)
+
+
+@hookimpl
+def register_data_sources(register):
+    register(
+        DataSourceSpec(
+            "npz",
+            "uint8 NCHW images and optional labels from a .npz (as zoo sample writes)",
+            "zoo_lsgan.npz_data:load",
+            argument="FILE.npz",
+        )
+    )
+
+
+@hookimpl
+def register_loggers(register):
+    register(
+        LoggerSpec(
+            "stdout", "every logged scalar on stdout", "zoo_lsgan.stdout_logger:StdoutLogger"
+        )
+    )
 
 
 @hookimpl
