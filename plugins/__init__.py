@@ -148,6 +148,11 @@ class CycleGANConfig(Config):
     ngf: int = setting(16, "generator width", ">= 1")
     ndf: int = setting(32, "discriminator width", ">= 1")
     blocks: int = setting(3, "residual blocks in each generator", ">= 1")
+    downsamples: int = setting(
+        2,
+        "stride-2 downsamples before the blocks, undone after them; fewer: a more local G",
+        "[0, 4]",
+    )
     d_layers: int = setting(2, "stride-2 layers of the PatchGAN discriminators", ">= 1")
     lambda_cycle: float = setting(10.0, "weight of the cycle-consistency loss", ">= 0")
     lambda_identity: float = setting(0.5, "weight of the identity loss, times lambda_cycle", ">= 0")

@@ -13,9 +13,13 @@ linear decay to 0. Init N(0, 0.02) as in the reference.
 Departures, for 32x32 digits on a CPU: ngf 16, ndf 32 and 3 residual blocks (the reference
 uses 64, 64 and 6 blocks at 128 px, 9 at 256 px), and 2 strided discriminator layers instead of 3
 (patches of 34 px rather than 70, here about the whole image); set ``ngf``, ``ndf``, ``blocks``
-and ``d_layers`` for the reference networks. Batches of 8 rather than the reference's 1 make
-CPU steps cheaper per image; InstanceNorm normalises each image on its own, so batching changes
-the gradient noise, not what the networks compute.
+and ``d_layers`` for the reference networks. ``downsamples`` (2 in the reference) is how many
+stride-2 convolutions precede the residual blocks, each undone by a 2x upsample after them:
+fewer keep each output pixel's view of the input local, so the generator restyles strokes
+rather than redrawing whole digits (inputs then need sides divisible by 2 ** downsamples).
+Batches of 8 rather than the reference's 1 make CPU steps cheaper per image; InstanceNorm
+normalises each image on its own, so batching changes the gradient noise, not what the
+networks compute.
 """
 
 from __future__ import annotations
@@ -31,8 +35,6 @@ from zoo.blocks import least_squares_loss, normal_init
 from zoo.data import ImageSet, to_float
 from zoo.errors import UsageError
 from zoo.model import Batch, GenerativeModel, Graph, Runner, SampleRequest
-
-SIZE_MULTIPLE = 4  # two stride-2 downsamples, then two exact 2x upsamples
 
 
 def _norm(channels: int) -> nn.Module:
@@ -57,7 +59,7 @@ class ResnetBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    def __init__(self, channels: int, ngf: int, blocks: int):
+    def __init__(self, channels: int, ngf: int, blocks: int, downsamples: int = 2):
         super().__init__()
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
@@ -65,11 +67,12 @@ class Generator(nn.Module):
             _norm(ngf),
             nn.ReLU(True),
         ]
-        for mult in (1, 2):
+        mults = [2**i for i in range(downsamples)]  # the reference: 1, 2
+        for mult in mults:
             layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, 2, 1), _norm(ngf * mult * 2)]
             layers.append(nn.ReLU(True))
-        layers += [ResnetBlock(ngf * 4) for _ in range(blocks)]
-        for mult in (4, 2):
+        layers += [ResnetBlock(ngf * 2**downsamples) for _ in range(blocks)]
+        for mult in (2 * m for m in reversed(mults)):
             layers += [
                 nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1),
                 _norm(ngf * mult // 2),
@@ -159,13 +162,15 @@ class CycleGAN(GenerativeModel):
     def __init__(self, config, spec):
         super().__init__(config, spec)
         c, channels = config, spec.channels
-        if spec.size % SIZE_MULTIPLE:
+        # each stride-2 downsample is undone by an exact 2x upsample
+        self.size_multiple = 2 ** c["downsamples"]
+        if spec.size % self.size_multiple:
             raise UsageError(
-                f"CycleGAN needs an image size divisible by {SIZE_MULTIPLE} (got {spec.size}); "
-                "pass --set image_size=32"
+                f"this CycleGAN needs an image size divisible by {self.size_multiple} (got "
+                f"{spec.size}); pass --set image_size=32"
             )
-        self.gen_a2b = Generator(channels, c["ngf"], c["blocks"])
-        self.gen_b2a = Generator(channels, c["ngf"], c["blocks"])
+        args = (channels, c["ngf"], c["blocks"], c["downsamples"])
+        self.gen_a2b, self.gen_b2a = Generator(*args), Generator(*args)
         self.disc_a = PatchDiscriminator(channels, c["ndf"], c["d_layers"])  # judges domain A
         self.disc_b = PatchDiscriminator(channels, c["ndf"], c["d_layers"])
         self.apply(normal_init)
@@ -247,9 +252,9 @@ class CycleGAN(GenerativeModel):
                 getattr(self, f"gen_{name}").eval(),
                 {"image": example},
                 ["translated"],  # ONNX names must differ from the input's
-                {"direction": name, "input_size": f"any multiple of {SIZE_MULTIPLE}"},
+                {"direction": name, "input_size": f"any multiple of {self.size_multiple}"},
                 dynamic_size=True,
-                size_multiple=SIZE_MULTIPLE,
+                size_multiple=self.size_multiple,
             )
             for name in ("a2b", "b2a")
         }
@@ -259,9 +264,9 @@ class CycleGAN(GenerativeModel):
         if request.inputs is None:
             raise UsageError("CycleGAN translates images: pass --input (domain A, or B with b2a)")
         h, w = request.inputs.shape[-2:]
-        if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
+        if h % self.size_multiple or w % self.size_multiple:
             raise UsageError(
-                f"CycleGAN inputs need sides divisible by {SIZE_MULTIPLE} (got {h}x{w})"
+                f"this CycleGAN's inputs need sides divisible by {self.size_multiple} (got {h}x{w})"
             )
 
     def sample(self, request: SampleRequest, run: Runner) -> torch.Tensor:

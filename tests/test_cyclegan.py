@@ -139,6 +139,27 @@ def test_requests_need_inputs_with_sides_divisible_by_4():
         family.check_sample_options({"steps": 3})
 
 
+@pytest.mark.parametrize(("downsamples", "multiple"), [(0, 1), (1, 2), (2, 4)])
+def test_fewer_downsamples_keep_the_generator_local(downsamples, multiple):
+    # a generator that cannot see the whole digit cannot swap one class for another (the
+    # 2 <-> 7 swaps of cyclegan-digits); its inputs need sides divisible by 2 ** downsamples
+    gen = cyclegan.Generator(1, 4, 1, downsamples).eval()
+    strided = [m for m in gen.modules() if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
+    blocks = [m for m in gen.modules() if isinstance(m, cyclegan.ResnetBlock)]
+    assert len(strided) == downsamples
+    assert blocks[0].net[1].in_channels == 4 * 2**downsamples
+    assert gen(torch.rand(2, 1, 16, 16)).shape == (2, 1, 16, 16)
+    model = cyclegan.CycleGAN(
+        {**CycleGANConfig.defaults(), **TINY, "downsamples": downsamples}, ImageSpec(1, 16)
+    )
+    assert model.size_multiple == multiple
+    if multiple > 1:
+        with pytest.raises(UsageError, match=f"divisible by {multiple}"):
+            model.check_request(
+                SampleRequest(1, torch.Generator(), inputs=torch.zeros(1, 1, 17, 17))
+            )
+
+
 def _train(run, steps, resume=False):
     overrides = {} if resume else {**TINY, "image_size": 16, "log_every": 2}
     if not resume:
