@@ -222,4 +222,3 @@ def _family_options() -> list[click.Option]:
             )
         )
     return out
-
