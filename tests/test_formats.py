@@ -37,7 +37,9 @@ def test_format_1_files_load_and_sample_the_same(zoo, tmp_path, family, file, ru
         shutil.copy(f, tmp_path)
     r = zoo("sample", file, "-n", "6", "--seed", "3", "--runtime", runtime, "--out", "s.npy")
     assert r.code == 0, r.err
-    np.testing.assert_array_equal(np.load("s.npy"), np.load(FIXTURES / f"{family}-v1.samples.npy"))
+    now, then = np.load("s.npy").astype(int), np.load(FIXTURES / f"{family}-v1.samples.npy")
+    # ONNX files now sample without torch, with its draws mirrored in NumPy to float rounding
+    assert np.abs(now - then).max() <= (1 if runtime == "onnx" else 0)
 
 
 def test_format_1_graph_layouts_read_as_the_current_one():
