@@ -141,8 +141,8 @@ def test_requests_need_inputs_with_sides_divisible_by_4():
 
 @pytest.mark.parametrize(("downsamples", "multiple"), [(0, 1), (1, 2), (2, 4)])
 def test_fewer_downsamples_keep_the_generator_local(downsamples, multiple):
-    # a generator that cannot see the whole digit cannot swap one class for another (the
-    # 2 <-> 7 swaps of cyclegan-digits); its inputs need sides divisible by 2 ** downsamples
+    # each downsample is a stride-2 convolution undone after the blocks; the blocks work at
+    # 2 ** downsamples times the base width, and inputs need sides divisible by that factor
     gen = cyclegan.Generator(1, 4, 1, downsamples).eval()
     strided = [m for m in gen.modules() if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
     blocks = [m for m in gen.modules() if isinstance(m, cyclegan.ResnetBlock)]
