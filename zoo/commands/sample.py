@@ -76,7 +76,6 @@ class FamilyOptionsCommand(click.Command):
 def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, nrow, **family):
     """Sample from SOURCE: a catalogue name (its pretrained weights), a run directory, a
     .safetensors or .onnx file, or an http(s) URL of a .safetensors file."""
-    from zoo.commands.common import parse_labels
     from zoo.errors import UsageError
     from zoo.grids import check_output, check_size
 
@@ -120,11 +119,7 @@ def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, n
         write_npy_stream(out, n, shape, chunks())
         click.echo(f"wrote {n} images to {out} ({providers[0]}; {loaded.origin})")
         return
-    label_list = parse_labels(labels, spec.num_classes) if labels else None
-    if label_list is not None:  # n images per label, one row each
-        nrow = nrow or n
-        label_list = [label for label in label_list for _ in range(n)]
-        n = len(label_list)
+    label_list, n, nrow = _per_label(labels, spec.num_classes, n, nrow)
     images = load_inputs(list(inputs), spec.channels, spec.size) if inputs else None
     if images is None and loaded.model.domains == 2:
         second = any(v in declared[k].second_domain for k, v in options.items())
@@ -149,6 +144,19 @@ def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, n
         out, result.images, nrow or math.ceil(math.sqrt(len(result.images))), result.labels
     )
     click.echo(f"wrote {len(result.images)} images to {out} ({result.provider}; {loaded.origin})")
+
+
+def _per_label(
+    labels: tuple[str, ...], num_classes: int, n: int, nrow: int
+) -> tuple[list[int] | None, int, int]:
+    """`--label` values as one label per image, ``n`` images per label in a row each: the
+    labels, the number of images and the row length."""
+    from zoo.commands.common import parse_labels
+
+    if not labels:
+        return None, n, nrow
+    per_label = [label for label in parse_labels(labels, num_classes) for _ in range(n)]
+    return per_label, len(per_label), nrow or n
 
 
 def _onnx_source(source: str, runtime: str) -> tuple[Path, str] | None:
@@ -179,7 +187,6 @@ def _sample_without_torch(
 ) -> bool:
     """Sample an ONNX file's prior graph in onnxruntime on the CPU without importing torch
     (zoo/onnx_sampling.py); False when the file or the request needs torch."""
-    from zoo.commands.common import parse_labels
     from zoo.grids import save_arrays, to_uint8
     from zoo.onnx_sampling import PriorSampler, gpu_visible
 
@@ -188,11 +195,7 @@ def _sample_without_torch(
     sampler = PriorSampler.open(path, threads) if path.is_file() else None
     if sampler is None:
         return False
-    label_list = parse_labels(labels, sampler.info.spec.num_classes) if labels else None
-    if label_list is not None:  # n images per label, one row each, as the torch path does
-        nrow = nrow or n
-        label_list = [label for label in label_list for _ in range(n)]
-        n = len(label_list)
+    label_list, n, nrow = _per_label(labels, sampler.info.spec.num_classes, n, nrow)
     result = sampler.sample(n, seed, label_list)
     if result is None:
         return False
