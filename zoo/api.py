@@ -298,10 +298,11 @@ def onnx_files(loaded: Loaded) -> dict[str, Path]:
 
     if loaded.path.suffix == ".onnx":
         return graph_files(loaded.path)
-    cached = cached_export(loaded.path)
+    target = export_target(loaded.path)  # hashes the weights once
+    cached = cached_export(target)
     if cached is None:
-        export_model(loaded, "onnx", export_target(loaded.path))
-        cached = cached_export(loaded.path)
+        export_model(loaded, "onnx", target)
+        cached = cached_export(target)
         assert cached is not None
     return graph_files(cached)
 

@@ -78,10 +78,9 @@ def export_target(weights: Path) -> Path:
     return cache_dir() / "onnx" / sha256_file(weights) / "model.onnx"
 
 
-def cached_export(weights: Path) -> Path | None:
-    """The export made earlier for ``weights`` (``model.onnx``, or the first of several
-    graphs' ``model.GRAPH.onnx``), if there is one."""
-    target = export_target(weights)
+def cached_export(target: Path) -> Path | None:
+    """The export made earlier at ``target`` (an `export_target`): ``model.onnx``, or the
+    first of several graphs' ``model.GRAPH.onnx``, if there is one."""
     if target.exists():
         return target
     return next(iter(sorted(target.parent.glob("model.*.onnx"))), None)

@@ -162,7 +162,7 @@ def _per_label(
 def _onnx_source(source: str, runtime: str) -> tuple[Path, str] | None:
     """The ONNX file to sample and where it came from: SOURCE itself, or with `--runtime
     onnx` the export cached for SOURCE's weights by an earlier run (zoo.api.onnx_files)."""
-    from zoo.onnx_files import cached_export
+    from zoo.onnx_files import cached_export, export_target
     from zoo.sources import resolve
 
     if source.endswith(".onnx") and runtime in ("auto", "onnx"):
@@ -170,7 +170,8 @@ def _onnx_source(source: str, runtime: str) -> tuple[Path, str] | None:
     if runtime != "onnx":
         return None
     resolved = resolve(source)
-    cached = cached_export(resolved.path) if resolved.path.suffix == ".safetensors" else None
+    weights = resolved.path
+    cached = cached_export(export_target(weights)) if weights.suffix == ".safetensors" else None
     return (cached, f"{resolved.origin}, exported to {cached}") if cached else None
 
 
