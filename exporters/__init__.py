@@ -21,3 +21,11 @@ onnx = plugin(
         "zoo.exporters.onnx_exporter:export",
     )
 )
+onnx_fp16 = plugin(
+    ExporterSpec(
+        "onnx-fp16",
+        "ONNX in float16 (float32 inputs and outputs), for GPUs; `zoo export --fp16`",
+        ".onnx",
+        "zoo.exporters.onnx_exporter:export_fp16",
+    )
+)

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.blocks import least_squares_loss, normal_init
+from zoo.blocks import adam, least_squares_loss, normal_init
 from zoo.data import ImageSet, to_float
 from zoo.errors import UsageError
 from zoo.model import Batch, GenerativeModel, Graph, Runner, SampleRequest
@@ -186,8 +186,8 @@ class CycleGAN(GenerativeModel):
         gens = [*self.gen_a2b.parameters(), *self.gen_b2a.parameters()]
         discs = [*self.disc_a.parameters(), *self.disc_b.parameters()]
         return {
-            "generators": torch.optim.Adam(gens, c["lr"], betas=betas),
-            "discriminators": torch.optim.Adam(discs, c["lr"], betas=betas),
+            "generators": adam(gens, c["lr"], betas),
+            "discriminators": adam(discs, c["lr"], betas),
         }
 
     def generator_losses(

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from zoo.augment import parse_policy
-from zoo.blocks import OBJECTIVES, adversarial_step
+from zoo.blocks import OBJECTIVES, adam, adversarial_step
 from zoo.latent import LatentModel
 from zoo.model import Batch
 
@@ -98,10 +98,8 @@ class GAN(LatentModel):
         c = self.config
         betas = (c["beta1"], c["beta2"])
         return {
-            "generator": torch.optim.Adam(self.generator.parameters(), c["lr"], betas=betas),
-            "discriminator": torch.optim.Adam(
-                self.discriminator.parameters(), c["d_lr"] or c["lr"], betas=betas
-            ),
+            "generator": adam(self.generator.parameters(), c["lr"], betas),
+            "discriminator": adam(self.discriminator.parameters(), c["d_lr"] or c["lr"], betas),
         }
 
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:

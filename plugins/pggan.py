@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.blocks import gradient_penalty, wasserstein_estimate
+from zoo.blocks import adam, gradient_penalty, wasserstein_estimate
 from zoo.data import ImageSpec
 from zoo.errors import UsageError
 from zoo.latent import LatentModel
@@ -263,8 +263,8 @@ class PGGAN(LatentModel):
         c = self.config
         kw = {"lr": c["lr"], "betas": (c["beta1"], c["beta2"]), "eps": c["eps"]}
         return {
-            "generator": torch.optim.Adam(self.generator.parameters(), **kw),
-            "discriminator": torch.optim.Adam(self.discriminator.parameters(), **kw),
+            "generator": adam(self.generator.parameters(), **kw),
+            "discriminator": adam(self.discriminator.parameters(), **kw),
         }
 
     def reals(self, images: torch.Tensor, stage: int, alpha: float) -> torch.Tensor:

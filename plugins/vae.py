@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.augment import translation
+from zoo.blocks import adam
 from zoo.data import ImageSet, to_float
 from zoo.errors import UsageError
 from zoo.model import Batch, GenerativeModel, Graph, Runner, SampleRequest
@@ -104,7 +105,7 @@ class VAE(GenerativeModel):
         self.decoder = Decoder(*args)
 
     def configure_optimizers(self):
-        return {"vae": torch.optim.Adam(self.parameters(), self.config["lr"])}
+        return {"vae": adam(self.parameters(), self.config["lr"])}
 
     def losses(
         self, images: torch.Tensor, eps: torch.Tensor

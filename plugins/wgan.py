@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from zoo.augment import augment, parse_policy
-from zoo.blocks import gradient_penalty, normal_init, wasserstein_estimate
+from zoo.blocks import adam, gradient_penalty, normal_init, wasserstein_estimate
 from zoo.latent import LatentModel
 from zoo.model import Batch
 from zoo.plugins.dcgan import Discriminator, Generator
@@ -56,10 +56,7 @@ class WGAN(LatentModel):
         nets = {"generator": self.generator, "critic": self.critic}
         if self.gp:
             betas = (c["beta1"], c["beta2"])
-            return {
-                k: torch.optim.Adam(n.parameters(), c["adam_lr"], betas=betas)
-                for k, n in nets.items()
-            }
+            return {k: adam(n.parameters(), c["adam_lr"], betas) for k, n in nets.items()}
         return {k: torch.optim.RMSprop(n.parameters(), c["rmsprop_lr"]) for k, n in nets.items()}
 
     def batches_per_step(self, step: int) -> int:

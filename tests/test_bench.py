@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from zoo.bench import format_table
+from zoo.bench import bf16_peak, format_table
 
 
 def test_bench_measures_every_part(zoo):
@@ -17,6 +17,7 @@ def test_bench_measures_every_part(zoo):
     (model,) = result["models"]
     assert model["name"] == "gan-mnist" and model["graph"] == "generator"
     assert model["train_images_per_s"] > 0 and model["train_peak_mb"] > 0
+    assert model["train_tflop_per_s"] > 0 and model["train_mfu"] is None  # no peak on a CPU
     assert model["export_s"] > 0
     for runtime in ("eager", "onnx"):
         speed = model["sampling"][runtime]
@@ -24,8 +25,51 @@ def test_bench_measures_every_part(zoo):
     assert set(result["startup_s"]) == {"zoo --help", "zoo list", "zoo info gan-mnist"}
     table = format_table(result)
     assert "| gan-mnist (generator) |" in table and "onnx/eager @256" in table
+    assert "MFU" not in table
+    model["train_mfu"] = 0.123  # as on a GPU
+    assert "| MFU |" in format_table(result) and "| 12.3% |" in format_table(result)
 
 
 def test_bench_refuses_an_unknown_model(zoo):
     r = zoo("bench", "no-such-model")
     assert r.code == 2 and "no-such-model" in r.err
+
+
+def test_bf16_peak_names_the_part():
+    assert bf16_peak("NVIDIA H100 80GB HBM3") == 989e12
+    assert bf16_peak("NVIDIA H100 PCIe") == 756e12
+    assert bf16_peak("NVIDIA GeForce GTX 1080") is None
+
+
+def test_reference_ratio_alternates_with_the_plain_loop(zoo, tmp_path):
+    """--reference runs the plain loop once per round, with zoo's thread count, and divides
+    the medians."""
+    calls = tmp_path / "calls"
+    ref = tmp_path / "ref.py"
+    ref.write_text(
+        "import json, sys\n"
+        f"open({str(calls)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
+        "print(json.dumps({'train_img_per_s': 100.0}))\n"
+    )
+    r = zoo("bench", "--reference", str(ref), "--rounds", "2", "--steps", "1", "--json")
+    assert r.code == 0, r.err
+    result = json.loads(r.out)
+    assert result["reference_images_per_s"] == [100.0, 100.0]
+    for fmt in ("contiguous", "channels_last"):
+        rates = result["zoo_images_per_s"][fmt]
+        assert len(rates) == 2 and min(rates) > 0
+        assert result["ratio"][fmt] == round(sorted(rates)[1] / 2 / 100 + sorted(rates)[0] / 200, 3)
+    lines = calls.read_text().splitlines()
+    assert len(lines) == 2
+    assert f"--threads {result['machine']['threads']}" in lines[0] and "--device cpu" in lines[0]
+
+
+def test_set_measures_training_of_the_changed_model(zoo):
+    r = zoo("bench", "dcgan", "--set", "image_size=16", "--set", "batch_size=8", "--steps", "1",
+            "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    (model,) = json.loads(r.out)["models"]
+    assert model["train_images_per_s"] > 0 and model["train_tflop_per_s"] > 0
+    assert model["export_s"] is None and model["sampling"] == {}  # not the published weights
+    r = zoo("bench", "dcgan", "--set", "image_size=13")
+    assert r.code == 2 and "image size" in r.err

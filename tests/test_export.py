@@ -126,3 +126,24 @@ def test_cuda_training_and_onnx_cuda_provider(tmp_path):
     assert samples.provider == "CUDAExecutionProvider"
     reference = api.sample(tmp_path / "gpu", n=4, device="cuda")
     assert (samples.images - reference.images).abs().max() < 1e-2  # TF32 convolutions on GPU
+
+
+def test_fp16_export_is_a_drop_in_for_float32(run, tmp_path, zoo):
+    r = zoo("export", str(run), "--fp16", "--out", str(tmp_path / "g16.onnx"))
+    assert r.code == 0, r.err
+    [fp32] = api.export(run, "onnx", tmp_path / "g.onnx")
+    model = onnx.load(str(tmp_path / "g16.onnx"))
+    floats = {i.data_type for i in model.graph.initializer} - {onnx.TensorProto.INT64}
+    assert floats == {onnx.TensorProto.FLOAT16}  # weights stored in half precision
+    assert all(
+        i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for i in model.graph.input
+    )  # float32 in and out, as the float32 file
+    assert {p.key: p.value for p in model.metadata_props}["precision"] == "float16"
+    half = api.sample(tmp_path / "g16.onnx", n=8, runtime="onnx", device="cpu").images
+    full = api.sample(fp32, n=8, runtime="onnx", device="cpu").images
+    assert 0 < (half - full).abs().max() <= 1.6e-2
+
+
+def test_fp16_is_for_onnx_only(run, tmp_path, zoo):
+    r = zoo("export", str(run), "--fp16", "--format", "safetensors", "--out", str(tmp_path / "x"))
+    assert r.code == 2 and "--fp16 applies to ONNX" in r.err

@@ -127,3 +127,29 @@ def test_files_zoo_writes_follow_the_umask(tmp_path):
     os.umask(mask)
     assert (ckpt / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~mask
     assert ckpt.stat().st_mode & 0o777 == 0o777 & ~mask
+
+
+def test_channels_last_is_a_layout_not_another_model(tmp_path):
+    """memory_format=channels_last trains the same model (to float rounding), and its runs
+    resume exactly."""
+    conv = {"ngf": 8, "ndf": 8, "nz": 8, "checkpoint_every": 2, "sample_every": 100}
+
+    def dcgan(out, steps, layout=None):
+        api.train(
+            "dcgan",
+            data=None if layout is None else "digits",
+            out=tmp_path / out,
+            steps=steps,
+            overrides={**conv, "batch_size": 16, "image_size": 16, "memory_format": layout}
+            if layout
+            else None,
+            resume=layout is None,
+            progress=False,
+        )
+        return final_weights(tmp_path / out)
+
+    plain, nhwc = dcgan("plain", 2, "contiguous"), dcgan("nhwc", 2, "channels_last")
+    assert plain.keys() == nhwc.keys()
+    for k in plain:
+        torch.testing.assert_close(nhwc[k], plain[k], rtol=1e-3, atol=1e-4)
+    assert_same(dcgan("nhwc", 4), dcgan("straight", 4, "channels_last"))

@@ -12,6 +12,7 @@ number.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import statistics
@@ -32,6 +33,7 @@ from zoo import api
 from zoo.data import load_dataset
 from zoo.model import Graph, ModelInfo
 from zoo.onnx_files import graph_files
+from zoo.registry import get_registry
 from zoo.runtime import OnnxRunner, TorchRunner, resolve_device
 from zoo.settings import TrainSettings
 from zoo.training import Trainer
@@ -54,7 +56,9 @@ class ModelBench:
     graph: str  # the sampling graph timed
     train_images_per_s: float
     train_peak_mb: float  # RSS on the CPU (VmHWM), max allocated on CUDA
-    export_s: float
+    train_tflop_per_s: float  # achieved: the step's matmul and convolution FLOPs per second
+    train_mfu: float | None  # that over the GPU's dense bf16 peak; None on a CPU
+    export_s: float | None  # None: sampling and export not measured (no weights, or --set)
     sampling: dict[str, Sampling | str] = field(default_factory=dict)  # str: why not
 
 
@@ -118,22 +122,51 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_train(name: str, device: torch.device, steps: int) -> tuple[float, float]:
-    """(images/s, peak MB) of the recipe's train step over its last ``steps`` steps."""
+# dense bf16 tensor-core peaks (no sparsity), FLOP/s, from NVIDIA's data sheets; an H100 that
+# does not say PCIe is the SXM part ("NVIDIA H100 80GB HBM3")
+BF16_PEAK = {"H200": 989e12, "H100": 989e12, "H100 PCIe": 756e12, "A100": 312e12, "L4": 121e12}
+
+
+def bf16_peak(gpu: str) -> float | None:
+    """The GPU's dense bf16 peak, by the longest name in BF16_PEAK that its name contains."""
+    known = [k for k in BF16_PEAK if k in gpu]
+    return BF16_PEAK[max(known, key=len)] if known else None
+
+
+@dataclass
+class TrainBench:
+    images_per_s: float
+    peak_mb: float  # RSS on the CPU (VmHWM), max allocated on CUDA
+    gflop_per_image: float  # of one train step (forward and backward of every network)
+
+
+def make_trainer(
+    name: str, device: torch.device, run_dir: Path, overrides: dict[str, Any] | None = None
+) -> Trainer:
+    """A trainer of the catalogue entry or family ``name`` (its recipe and ``overrides``, the
+    `--set` values) as `zoo train` builds it, writing nothing until asked."""
     recipe = api.resolve(name)
-    train, config = api.recipe_settings(recipe)
+    train, config = api.recipe_settings(recipe, overrides)
     settings = TrainSettings(**train)
     data = load_dataset(recipe.data, image_size=settings.image_size, channels=settings.channels)
     info = ModelInfo(recipe.family, config, data.spec, recipe.name, recipe.data)
+    torch.manual_seed(0)
+    return Trainer(api.build(info), info, data, settings, run_dir, device, 0, "auto", False)
+
+
+def bench_train(
+    name: str, device: torch.device, steps: int, overrides: dict[str, Any] | None = None
+) -> TrainBench:
+    """Speed, memory and work of the recipe's train step over its last ``steps`` steps;
+    ``overrides`` are `--set` values."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
     _reset_peak_rss()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     with tempfile.TemporaryDirectory() as tmp:
-        torch.manual_seed(0)
-        trainer = Trainer(
-            api.build(info), info, data, settings, Path(tmp), device, 0, "auto", False
-        )
+        trainer = make_trainer(name, device, Path(tmp), overrides)
         model, total = trainer.model, trainer.total_steps()
         model.total_steps = total
         model.train()
@@ -145,7 +178,13 @@ def bench_train(name: str, device: torch.device, steps: int) -> tuple[float, flo
                 sync()
                 start, images = time.perf_counter(), 0
             k = model.batches_per_step(step)
-            model.train_step(trainer._batch(k), step)
+            batch = trainer._batch(k)
+            if step == first:  # counts matmul and convolution FLOPs, as MFU does
+                with FlopCounterMode(display=False) as flops:
+                    model.train_step(batch, step)
+                per_image = flops.get_total_flops() / (k * trainer.batches.batch_size)
+            else:
+                model.train_step(batch, step)
             images += k * trainer.batches.batch_size
         sync()
         rate = images / (time.perf_counter() - start)
@@ -153,7 +192,7 @@ def bench_train(name: str, device: torch.device, steps: int) -> tuple[float, flo
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:
         peak = _peak_rss_mb()
-    return rate, peak
+    return TrainBench(rate, peak, per_image / 1e9)
 
 
 def sampling_graph(graphs: dict[str, Graph]) -> str:
@@ -215,12 +254,36 @@ def bench_sampling(
 
 
 def bench_model(
-    name: str, device: torch.device, steps: int, seconds: float, runtimes: tuple[str, ...]
+    name: str,
+    device: torch.device,
+    steps: int,
+    seconds: float,
+    runtimes: tuple[str, ...],
+    overrides: dict[str, Any] | None = None,
 ) -> ModelBench:
-    rate, peak = bench_train(name, device, steps)
-    loaded = api.load(name, "cpu")
-    graph, export_s, sampling = bench_sampling(loaded, device, seconds, runtimes)
-    return ModelBench(name, graph, round(rate, 1), round(peak, 1), round(export_s, 2), sampling)
+    """Training, and sampling and export of the published weights; ``overrides`` change the
+    model, so with them (or without weights) only training is measured."""
+    t = bench_train(name, device, steps, overrides)
+    tflops = t.images_per_s * t.gflop_per_image / 1e3
+    peak = bf16_peak(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
+    mfu = round(tflops * 1e12 / peak, 4) if peak else None
+    graph, export_s = "train step", None
+    sampling: dict[str, Sampling | str] = {}
+    entry = get_registry().catalogue.get(name)
+    if not overrides and entry is not None and entry.weights:
+        loaded = api.load(name, "cpu")
+        graph, export, sampling = bench_sampling(loaded, device, seconds, runtimes)
+        export_s = round(export, 2)
+    return ModelBench(
+        name,
+        graph,
+        round(t.images_per_s, 1),
+        round(t.peak_mb, 1),
+        round(tflops, 4),
+        mfu,
+        export_s,
+        sampling,
+    )
 
 
 def cli_startup(name: str, repeats: int = 3) -> dict[str, float]:
@@ -242,11 +305,12 @@ def run(
     steps: int = 10,
     seconds: float = 1.0,
     compile: bool = False,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole benchmark as one JSON-able dict."""
     dev = resolve_device(device)
     runtimes = RUNTIMES if compile else ("eager", "onnx")
-    models = [bench_model(n, dev, steps, seconds, runtimes) for n in names]
+    models = [bench_model(n, dev, steps, seconds, runtimes, overrides) for n in names]
     return {
         "machine": machine(dev),
         "startup_s": cli_startup(names[0] if names else "dcgan-mnist"),
@@ -254,16 +318,72 @@ def run(
     }
 
 
-def format_table(result: dict[str, Any]) -> str:
-    """The result as Markdown: the machine, one row per model, the start-up times."""
-    m = result["machine"]
-    head = (
+def reference_ratio(
+    reference: Path, device: torch.device, rounds: int = 3, steps: int = 60
+) -> dict[str, Any]:
+    """zoo's DCGAN train step against a plain PyTorch loop of the same networks.
+
+    ``reference`` is a script such as shared/reference/seed_dcgan.py: it trains the tutorials'
+    32x32 DCGAN (ngf = ndf = 64, batch 64, Adam) and prints JSON with ``train_img_per_s``.
+    zoo's side is the dcgan-mnist recipe without its EMA (the same networks at the same
+    size: its padded layout), in each memory format. The runs alternate, ``rounds`` times,
+    so that both see the same machine; the ratio is of the medians.
+    """
+    threads = str(torch.get_num_threads())
+    layouts = ("contiguous", "channels_last")
+    zoo_rates: dict[str, list[float]] = {f: [] for f in layouts}
+    ref_rates: list[float] = []
+    for _ in range(rounds):
+        for fmt in layouts:
+            over = {"ema_decay": 0.0, "memory_format": fmt}
+            zoo_rates[fmt].append(bench_train("dcgan-mnist", device, steps, over).images_per_s)
+        cmd = [sys.executable, str(reference), "--steps", str(steps + 10), "--threads", threads]
+        out = subprocess.run(
+            [*cmd, "--device", device.type], capture_output=True, text=True, check=True
+        ).stdout
+        ref_rates.append(json.loads(out.strip().splitlines()[-1])["train_img_per_s"])
+    ref = statistics.median(ref_rates)
+    return {
+        "reference": str(reference),
+        "reference_images_per_s": ref_rates,
+        "zoo_images_per_s": zoo_rates,
+        "ratio": {f: round(statistics.median(r) / ref, 3) for f, r in zoo_rates.items()},
+    }
+
+
+def format_ratio(result: dict[str, Any]) -> str:
+    """`reference_ratio`'s result as Markdown."""
+    ref = result["reference_images_per_s"]
+    lines = [
+        "| training | images/s (each round) | median | ratio |",
+        "|---|---|---|---|",
+        f"| {Path(result['reference']).name} | {', '.join(f'{r:.0f}' for r in ref)} | "
+        f"{statistics.median(ref):.0f} | 1.00x |",
+    ]
+    for fmt, rates in result["zoo_images_per_s"].items():
+        lines.append(
+            f"| zoo dcgan-mnist, {fmt} | {', '.join(f'{r:.0f}' for r in rates)} | "
+            f"{statistics.median(rates):.0f} | {result['ratio'][fmt]:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    """The machine a result was measured on, in one line."""
+    return (
         f"{m['date']}, {m['cpu']}, {m['cores']} cores, {m['threads']} torch threads, "
         f"device {m['device']}{' (' + m['gpu'] + ')' if 'gpu' in m else ''}, torch {m['torch']},"
         f" onnxruntime {m['onnxruntime']}"
     )
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The result as Markdown: the machine, one row per model, the start-up times."""
+    head = machine_line(result["machine"])
     runtimes = [r for r in RUNTIMES if any(r in x["sampling"] for x in result["models"])]
-    cols = ["model", "train img/s", "peak MB", "export s"]
+    cuda = any(x["train_mfu"] is not None for x in result["models"])
+    cols = ["model", "train img/s", "train TFLOP/s", *(["MFU"] if cuda else []), "peak MB"]
+    cols += ["export s"]
     for r in runtimes:
         cols += [f"{r} img/s @256", f"{r} ms @1"]
     if "onnx" in runtimes and "eager" in runtimes:
@@ -273,15 +393,17 @@ def format_table(result: dict[str, Any]) -> str:
         row = [
             f"{x['name']} ({x['graph']})",
             f"{x['train_images_per_s']:,.0f}",
+            f"{x['train_tflop_per_s']:.3f}",
+            *([f"{x['train_mfu']:.1%}" if x["train_mfu"] is not None else "n/a"] if cuda else []),
             f"{x['train_peak_mb']:,.0f}",
-            f"{x['export_s']:.2f}",
+            f"{x['export_s']:.2f}" if x["export_s"] is not None else "",
         ]
         for r in runtimes:
             s = x["sampling"].get(r)
             row += (
                 [f"{s['images_per_s']:,.0f}", f"{s['latency_ms']:.2f}"]
                 if isinstance(s, dict)
-                else [str(s), ""]
+                else [str(s or ""), ""]
             )
         e, o = x["sampling"].get("eager"), x["sampling"].get("onnx")
         if "onnx" in runtimes and "eager" in runtimes:

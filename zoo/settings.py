@@ -112,6 +112,11 @@ class TrainSettings(Config):
     checkpoint_every: int = setting(1000, "save a checkpoint every this many steps", ">= 1")
     log_every: int = setting(50, "log metrics every this many steps", ">= 1")
     keep_checkpoints: int = setting(2, "how many of the latest checkpoints to keep", ">= 1")
+    memory_format: str = setting(
+        "auto",
+        "layout of image tensors; auto: channels_last on CUDA, contiguous on the CPU",
+        choices=("auto", "channels_last", "contiguous"),
+    )
 
 
 def parse_value(text: str) -> Any:

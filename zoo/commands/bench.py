@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from zoo.commands.common import echo_json
@@ -25,15 +27,56 @@ from zoo.commands.common import echo_json
     help="About how long each sampling timing repeats.",
 )
 @click.option("--compile", "use_compile", is_flag=True, help="Also time torch.compile sampling.")
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change a training setting or hyperparameter (such as image_size=64); the model "
+    "then differs from the published weights, so only its training is measured.",
+)
+@click.option(
+    "--reference",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Instead, time zoo's DCGAN training against this plain PyTorch loop "
+    "(shared/reference/seed_dcgan.py), alternating, and print the ratio.",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="With --reference: how many times each side runs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-def bench_cmd(models, device, steps, seconds, use_compile, as_json) -> None:
+def bench_cmd(
+    models, device, steps, seconds, use_compile, assignments, reference, rounds, as_json
+) -> None:
     """Measure training and sampling speed of MODELS (default: every catalogue model with
-    weights): train images/s and peak memory, sampling images/s at batch 256 and latency at
-    batch 1 in PyTorch and onnxruntime, ONNX export time, and CLI start-up."""
+    weights): train images/s, achieved TFLOP/s (and MFU on a GPU) and peak memory, sampling
+    images/s at batch 256 and latency at batch 1 in PyTorch and onnxruntime, ONNX export
+    time, and CLI start-up."""
     from zoo import api, bench
+    from zoo.runtime import resolve_device
+    from zoo.settings import parse_assignments
 
+    if reference is not None:
+        if not reference.is_file():
+            raise click.BadParameter(
+                f"{reference} is not a file: pass the plain training loop to compare with",
+                param_hint="--reference",
+            )
+        dev = resolve_device(device)
+        result = {"machine": bench.machine(dev)}
+        result.update(bench.reference_ratio(reference, dev, rounds, steps))
+        if as_json:
+            echo_json(result)
+        else:
+            click.echo(f"{bench.machine_line(result['machine'])}\n\n{bench.format_ratio(result)}")
+        return
     names = list(models) or [e.name for e in api.list_models() if e.weights]
-    result = bench.run(names, device, steps, seconds, use_compile)
+    overrides = parse_assignments(assignments)
+    result = bench.run(names, device, steps, seconds, use_compile, overrides)
     if as_json:
         echo_json(result)
         return
