@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import torch
+
+import zoo.api as api
 from zoo.bench import bf16_peak, format_table
 
 
@@ -19,6 +22,10 @@ def test_bench_measures_every_part(zoo):
     assert model["train_images_per_s"] > 0 and model["train_peak_mb"] > 0
     assert model["train_tflop_per_s"] > 0 and model["train_mfu"] is None  # no peak on a CPU
     assert model["export_s"] > 0
+    # an MLP's work: two FLOPs (multiply, add) per weight of each linear layer
+    g = api.load("gan-mnist").model.generator
+    linear = sum(m.weight.numel() for m in g.modules() if isinstance(m, torch.nn.Linear))
+    assert model["sample_mflop_per_image"] == round(2 * linear / 1e6, 2)
     for runtime in ("eager", "onnx"):
         speed = model["sampling"][runtime]
         assert speed["images_per_s"] > 0 and speed["latency_ms"] > 0

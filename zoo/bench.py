@@ -28,6 +28,7 @@ from typing import Any, cast
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from zoo import api
 from zoo.data import load_dataset
@@ -59,6 +60,7 @@ class ModelBench:
     train_tflop_per_s: float  # achieved: the step's matmul and convolution FLOPs per second
     train_mfu: float | None  # that over the GPU's dense bf16 peak; None on a CPU
     export_s: float | None  # None: sampling and export not measured (no weights, or --set)
+    sample_mflop_per_image: float | None  # the sampling graph's matmul and convolution work
     sampling: dict[str, Sampling | str] = field(default_factory=dict)  # str: why not
 
 
@@ -154,13 +156,31 @@ def make_trainer(
     return Trainer(api.build(info), info, data, settings, run_dir, device, 0, "auto", False)
 
 
+class FlopCount(TorchDispatchMode):
+    """Matmul and convolution FLOPs of what runs inside it (forward and backward), counted
+    with torch.utils.flop_counter's formulas, as MFU counts them. Unlike its FlopCounterMode
+    it tracks no modules, whose hooks break double backward (the gradient penalty)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        from torch.utils.flop_counter import flop_registry
+
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        count = flop_registry.get(func._overloadpacket)
+        if count is not None:
+            self.total += count(*args, **kwargs, out_val=out)
+        return out
+
+
 def bench_train(
     name: str, device: torch.device, steps: int, overrides: dict[str, Any] | None = None
 ) -> TrainBench:
     """Speed, memory and work of the recipe's train step over its last ``steps`` steps;
     ``overrides`` are `--set` values."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
     _reset_peak_rss()
     if device.type == "cuda":
@@ -180,9 +200,9 @@ def bench_train(
             k = model.batches_per_step(step)
             batch = trainer._batch(k)
             if step == first:  # counts matmul and convolution FLOPs, as MFU does
-                with FlopCounterMode(display=False) as flops:
+                with FlopCount() as flops:
                     model.train_step(batch, step)
-                per_image = flops.get_total_flops() / (k * trainer.batches.batch_size)
+                per_image = flops.total / (k * trainer.batches.batch_size)
             else:
                 model.train_step(batch, step)
             images += k * trainer.batches.batch_size
@@ -217,8 +237,8 @@ def graph_inputs(graph: Graph, n: int) -> dict[str, torch.Tensor]:
 
 def bench_sampling(
     loaded: api.Loaded, device: torch.device, seconds: float, runtimes: tuple[str, ...]
-) -> tuple[str, float, dict[str, Sampling | str]]:
-    """(graph, ONNX export seconds, speed per runtime)."""
+) -> tuple[str, float, float, dict[str, Sampling | str]]:
+    """(graph, ONNX export seconds, its MFLOP per image, speed per runtime)."""
     sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
     results: dict[str, Sampling | str] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -227,6 +247,9 @@ def bench_sampling(
         export_s = time.perf_counter() - start
         graphs = loaded.model.to(device).eval().graphs()  # then the torch runners' device
         name = sampling_graph(graphs)
+        with torch.no_grad(), FlopCount() as flops:  # inference_mode would hide the ops
+            graphs[name].module(*graph_inputs(graphs[name], BATCH).values())
+        mflop = flops.total / BATCH / 1e6
         runners: dict[str, Any] = {}
         for runtime in runtimes:
             if runtime == "eager":
@@ -250,7 +273,7 @@ def bench_sampling(
                 results[runtime] = f"failed: {type(exc).__name__}: {str(exc)[:80]}"
                 continue
             results[runtime] = Sampling(round(BATCH / timings[0], 1), round(timings[1] * 1e3, 3))
-    return name, export_s, results
+    return name, export_s, mflop, results
 
 
 def bench_model(
@@ -267,13 +290,13 @@ def bench_model(
     tflops = t.images_per_s * t.gflop_per_image / 1e3
     peak = bf16_peak(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
     mfu = round(tflops * 1e12 / peak, 4) if peak else None
-    graph, export_s = "train step", None
+    graph, export_s, mflop = "train step", None, None
     sampling: dict[str, Sampling | str] = {}
     entry = get_registry().catalogue.get(name)
     if not overrides and entry is not None and entry.weights:
         loaded = api.load(name, "cpu")
-        graph, export, sampling = bench_sampling(loaded, device, seconds, runtimes)
-        export_s = round(export, 2)
+        graph, export, work, sampling = bench_sampling(loaded, device, seconds, runtimes)
+        export_s, mflop = round(export, 2), round(work, 2)
     return ModelBench(
         name,
         graph,
@@ -282,6 +305,7 @@ def bench_model(
         round(tflops, 4),
         mfu,
         export_s,
+        mflop,
         sampling,
     )
 
@@ -383,7 +407,7 @@ def format_table(result: dict[str, Any]) -> str:
     runtimes = [r for r in RUNTIMES if any(r in x["sampling"] for x in result["models"])]
     cuda = any(x["train_mfu"] is not None for x in result["models"])
     cols = ["model", "train img/s", "train TFLOP/s", *(["MFU"] if cuda else []), "peak MB"]
-    cols += ["export s"]
+    cols += ["export s", "sample MFLOP/img"]
     for r in runtimes:
         cols += [f"{r} img/s @256", f"{r} ms @1"]
     if "onnx" in runtimes and "eager" in runtimes:
@@ -397,6 +421,7 @@ def format_table(result: dict[str, Any]) -> str:
             *([f"{x['train_mfu']:.1%}" if x["train_mfu"] is not None else "n/a"] if cuda else []),
             f"{x['train_peak_mb']:,.0f}",
             f"{x['export_s']:.2f}" if x["export_s"] is not None else "",
+            f"{x['sample_mflop_per_image']:.1f}" if x["sample_mflop_per_image"] else "",
         ]
         for r in runtimes:
             s = x["sampling"].get(r)
