@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from zoo import api
 from zoo.torch_random import TorchGenerator
@@ -86,6 +87,23 @@ def test_a_run_sampled_in_onnxruntime_again_needs_no_torch(cgan_onnx, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "exported to" in r.stdout and "checkpoints" in r.stdout
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def test_zoo_sample_name_exports_once_then_skips_torch(tmp_path):
+    """The default runtime samples a pretrained model's prior graph in onnxruntime on the
+    CPU: the first call exports it into the cache, later calls need no torch, and all give
+    the images the torch runtime gives."""
+    r = _zoo_without_torch("sample", "gan-mnist", "-n", "9", "--out", "a.png", cwd=tmp_path)
+    assert "torch imported" in r.stderr  # the first call loads the weights and exports them
+    r = _zoo_without_torch("sample", "gan-mnist", "-n", "9", "--out", "b.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "CPUExecutionProvider" in r.stdout and "exported to" in r.stdout
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    via_torch = api.sample("gan-mnist", 9, runtime="torch").images
+    png = np.asarray(Image.open(tmp_path / "b.png").convert("L"), dtype=int)
+    first = png[2:30, 2:30]  # torchvision's grid: 2-pixel padding around each 28x28 image
+    expected = via_torch[0, 0].add(1).mul(127.5).round().clamp(0, 255).numpy().astype(int)
+    assert np.abs(first - expected).max() <= 1
 
 
 def test_families_without_a_prior_graph_still_sample_through_torch(tmp_path):

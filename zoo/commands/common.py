@@ -15,7 +15,9 @@ runtime_option = click.option(
     type=click.Choice(["auto", "torch", "onnx"]),
     default="auto",
     show_default=True,
-    help="PyTorch, or onnxruntime on the ONNX export; auto: onnx for .onnx files, else torch.",
+    help="PyTorch, or onnxruntime on the ONNX export. auto: onnx for .onnx files and, in `zoo "
+    "sample` on the CPU, for drawing from a model's prior (exported once into the cache); "
+    "else torch.",
 )
 
 

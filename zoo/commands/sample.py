@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -119,6 +120,10 @@ def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, n
         write_npy_stream(out, n, shape, chunks())
         click.echo(f"wrote {n} images to {out} ({providers[0]}; {loaded.origin})")
         return
+    if runtime == "auto" and small and not (inputs or options) and _export_for_cpu(loaded, device):
+        cached = _onnx_source(source, "onnx")
+        if cached and _sample_without_torch(*cached, n, seed, labels, out, nrow, threads, device):
+            return
     label_list, n, nrow = _per_label(labels, spec.num_classes, n, nrow)
     images = load_inputs(list(inputs), spec.channels, spec.size) if inputs else None
     if images is None and loaded.model.domains == 2:
@@ -160,19 +165,40 @@ def _per_label(
 
 
 def _onnx_source(source: str, runtime: str) -> tuple[Path, str] | None:
-    """The ONNX file to sample and where it came from: SOURCE itself, or with `--runtime
-    onnx` the export cached for SOURCE's weights by an earlier run (zoo.api.onnx_files)."""
+    """The ONNX file to sample and where it came from: SOURCE itself, or (runtime auto or
+    onnx) the export cached for SOURCE's weights by an earlier call (zoo.api.onnx_files)."""
     from zoo.onnx_files import cached_export, export_target
     from zoo.sources import resolve
 
     if source.endswith(".onnx") and runtime in ("auto", "onnx"):
         return Path(source), source
-    if runtime != "onnx":
+    if runtime == "torch":
         return None
     resolved = resolve(source)
     weights = resolved.path
     cached = cached_export(export_target(weights)) if weights.suffix == ".safetensors" else None
     return (cached, f"{resolved.origin}, exported to {cached}") if cached else None
+
+
+def _export_for_cpu(loaded: Any, device: str) -> bool:
+    """With the default runtime, a family that declares its prior graph samples on the CPU
+    through onnxruntime: export the weights once into the cache (zoo.api.onnx_files), so that
+    this call and every later one, which skips torch, give the same images. False where torch
+    samples instead: a GPU, a family without a prior graph, or weights that do not export."""
+    from zoo import api
+    from zoo.errors import ZooError
+    from zoo.onnx_sampling import gpu_visible
+    from zoo.registry import get_registry
+
+    if device not in ("auto", "cpu") or (device == "auto" and gpu_visible()):
+        return False
+    if not get_registry().family(loaded.info.family, False).prior:
+        return False
+    try:
+        api.onnx_files(loaded)
+    except (ZooError, OSError):  # an export that fails or cannot be cached: torch samples
+        return False
+    return True
 
 
 def _sample_without_torch(
