@@ -89,12 +89,13 @@ class FamilyContract:
         with plugin_registry(self.plugin, self.family):
             yield
 
-    def train(self, out: Path, steps: int, resume: bool = False) -> Path:
-        """Train the tiny configuration into ``out`` (or resume it) for ``steps`` steps."""
+    def train(self, out: Path, steps: int, resume: bool = False, **settings: Any) -> Path:
+        """Train the tiny configuration (plus ``settings``) into ``out``, or resume it, for
+        ``steps`` steps."""
         if resume:
             api.train(self.family, out=out, steps=steps, resume=True, progress=False)
             return out
-        overrides = {"image_size": self.image_size, "log_every": 1, **self.config}
+        overrides = {"image_size": self.image_size, "log_every": 1, **self.config, **settings}
         api.train(
             self.family,
             data=self.data,
@@ -151,6 +152,17 @@ class FamilyContract:
         assert a.keys() == b.keys()
         for key in a:
             assert torch.equal(a[key], b[key]), key
+
+    def test_channels_last_trains_the_same_model(self, tmp_path: Path) -> None:
+        """On CUDA zoo trains in channels_last by default (``memory_format``): a family must
+        not depend on the memory layout, e.g. by ``.view`` of a convolution's output (use
+        ``flatten`` or ``reshape``, or prefer ``memory_format = "contiguous"`` in its
+        FamilySpec's train settings)."""
+        plain = _latest_weights(self.train(tmp_path / "a", 2, memory_format="contiguous"))
+        nhwc = _latest_weights(self.train(tmp_path / "b", 2, memory_format="channels_last"))
+        assert plain.keys() == nhwc.keys()
+        for key in plain:
+            torch.testing.assert_close(nhwc[key], plain[key], rtol=1e-3, atol=1e-3, msg=key)
 
     def test_onnx_export_samples_like_torch(self, tmp_path: Path) -> None:
         run = self.train(tmp_path / "run", 2)
