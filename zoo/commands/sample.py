@@ -120,10 +120,10 @@ def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, n
         write_npy_stream(out, n, shape, chunks())
         click.echo(f"wrote {n} images to {out} ({providers[0]}; {loaded.origin})")
         return
-    if runtime == "auto" and small and not (inputs or options) and _export_for_cpu(loaded, device):
-        cached = _onnx_source(source, "onnx")
-        if cached and _sample_without_torch(*cached, n, seed, labels, out, nrow, threads, device):
-            return
+    plain = runtime == "auto" and small and not (inputs or options)
+    exported = _export_for_cpu(loaded, device) if plain else None
+    if exported and _sample_without_torch(*exported, n, seed, labels, out, nrow, threads, device):
+        return
     label_list, n, nrow = _per_label(labels, spec.num_classes, n, nrow)
     images = load_inputs(list(inputs), spec.channels, spec.size) if inputs else None
     if images is None and loaded.model.domains == 2:
@@ -180,25 +180,26 @@ def _onnx_source(source: str, runtime: str) -> tuple[Path, str] | None:
     return (cached, f"{resolved.origin}, exported to {cached}") if cached else None
 
 
-def _export_for_cpu(loaded: Any, device: str) -> bool:
+def _export_for_cpu(loaded: Any, device: str) -> tuple[Path, str] | None:
     """With the default runtime, a family that declares its prior graph samples on the CPU
     through onnxruntime: export the weights once into the cache (zoo.api.onnx_files), so that
-    this call and every later one, which skips torch, give the same images. False where torch
-    samples instead: a GPU, a family without a prior graph, or weights that do not export."""
+    this call and every later one, which skips torch, give the same images. The ONNX file and
+    where it came from; None where torch samples instead: a GPU, a family without a prior
+    graph, or weights that do not export."""
     from zoo import api
     from zoo.errors import ZooError
     from zoo.onnx_sampling import gpu_visible
     from zoo.registry import get_registry
 
     if device not in ("auto", "cpu") or (device == "auto" and gpu_visible()):
-        return False
+        return None
     if not get_registry().family(loaded.info.family, False).prior:
-        return False
+        return None
     try:
-        api.onnx_files(loaded)
+        path = min(api.onnx_files(loaded).values())
     except (ZooError, OSError):  # an export that fails or cannot be cached: torch samples
-        return False
-    return True
+        return None
+    return path, f"{loaded.origin}, exported to {path}"
 
 
 def _sample_without_torch(
