@@ -200,11 +200,12 @@ def bench_train(
             k = model.batches_per_step(step)
             batch = trainer._batch(k)
             if step == first:  # counts matmul and convolution FLOPs, as MFU does
-                with FlopCount() as flops:
+                with FlopCount() as flops, trainer.autocast():
                     model.train_step(batch, step)
                 per_image = flops.total / (k * trainer.batches.batch_size)
             else:
-                model.train_step(batch, step)
+                with trainer.autocast():
+                    model.train_step(batch, step)
             images += k * trainer.batches.batch_size
         sync()
         rate = images / (time.perf_counter() - start)

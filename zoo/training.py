@@ -395,6 +395,12 @@ class Trainer:
                 images_b = images_b.contiguous(memory_format=torch.channels_last)
         return Batch(images, labels, images_b, noise)
 
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """The precision train steps run in: bf16 autocast on CUDA (``--precision``)."""
+        if self.precision == "bf16":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def fit(self) -> TrainResult:
         total, main = self.total_steps(), self.world.main
         loggers: list[Logger] = []
@@ -412,11 +418,6 @@ class Trainer:
 
     def _fit(self, total: int, log: MetricsLog) -> TrainResult:
         s, main = self.settings, self.world.main
-        autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16)
-            if self.precision == "bf16"
-            else contextlib.nullcontext()
-        )
         from tqdm import tqdm
 
         bar = tqdm(
@@ -438,7 +439,7 @@ class Trainer:
             while self.step < total:
                 k = self.model.batches_per_step(self.step)
                 batch = self._batch(k)
-                with autocast:
+                with self.autocast():
                     losses = self.model.train_step(batch, self.step)
                 log.add(losses, k * self.batches.batch_size)
                 self.step += 1
