@@ -4,7 +4,10 @@
 sigmoid and minimises D(fake) - D(real); after every critic step all its parameters are clamped
 to [-clip, clip]. RMSprop lr 5e-5 for both nets, n_critic 5, and, as in the reference code,
 100 critic steps for the first 25 generator steps and every 500th one, so the critic is close
-to optimal when the generator follows it. The critic keeps the reference's BatchNorm.
+to optimal when the generator follows it. The critic keeps the reference's BatchNorm. The
+catalogue's wgan-mnist departs from the reference with ``n_critic = 1`` between the bursts:
+in the same CPU time it reached FLD 27.9 (7,500 generator steps) against 32.7 with 2 and 45.6
+with 5; the bursts keep the clipped critic near optimal, and more generator steps paid more.
 
 ``penalty = "gp"`` (Gulrajani et al. 2017): instead of clipping, lambda * (||grad D(x_hat)||_2
 - 1)^2 on random interpolates x_hat of real and fake images. BatchNorm would make each critic
