@@ -14,6 +14,7 @@ import zoo.api as api
 from zoo.errors import ZooError
 from zoo.model import Graph
 from zoo.plugins.dcgan import DCGAN
+from zoo.runtime import run_bound
 
 TINY = {
     "nz": 8,
@@ -57,6 +58,16 @@ def test_onnx_runs_without_zoo_at_any_batch(run, tmp_path):
             ref = loaded.model.generator(torch.from_numpy(z)).numpy()
         assert out.shape == (batch, 1, 16, 16)
         assert np.abs(out - ref).max() <= 1e-4
+
+
+def test_io_binding_gives_the_outputs_of_a_plain_run(run, tmp_path):
+    # the CUDA provider's path (zoo.runtime.OnnxRunner), exercised here on the CPU device
+    [path] = api.export(run, "onnx", tmp_path / "g.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    z = torch.randn(5, 8)
+    [bound] = run_bound(session, {"z": z}, ["image"], torch.device("cpu"))
+    [plain] = session.run(["image"], {"z": z.numpy()})
+    assert bound.shape == (5, 1, 16, 16) and np.array_equal(bound, plain)
 
 
 def test_failed_validation_is_an_error_and_keeps_nothing(run, tmp_path, monkeypatch):
