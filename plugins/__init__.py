@@ -137,8 +137,18 @@ class PGGANConfig(Config):
     beta1: float = setting(0.0, "Adam beta1", "[0, 1)")
     beta2: float = setting(0.99, "Adam beta2", "[0, 1)")
     eps: float = setting(1e-8, "Adam epsilon", "> 0")
+    loss: str = setting(
+        "wgan-gp",
+        "wgan-gp (the paper's) or an objective of zoo.blocks.OBJECTIVES with an R1 penalty",
+        "",
+        ("wgan-gp", *GAN_LOSSES),
+    )
     gp_lambda: float = setting(10.0, "weight of the WGAN-GP gradient penalty", ">= 0")
     drift: float = setting(0.001, "weight of the critic's drift penalty E[D(x)^2]", ">= 0")
+    r1_gamma: float = setting(
+        1.0, "R1 weight gamma (gamma / 2 E|grad D(real)|^2), not wgan-gp", ">= 0"
+    )
+    r1_every: int = setting(4, "apply R1 every this many steps, scaled up to match (lazy)", ">= 1")
     mbstd_group: int = setting(4, "group size of the minibatch standard deviation", ">= 1")
     ema_decay: float = setting(0.999, "decay of the EMA of G's weights that samples", "[0, 1)")
 

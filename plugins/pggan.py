@@ -16,7 +16,11 @@ linear 1x1 conv. D blocks are two 3x3 convs + avg-pool; the 4x4 head is minibatc
 output layer (1) and G's first dense layer (sqrt(2) / 4), as in the reference code).
 
 Loss: WGAN-GP (lambda 10) plus drift 0.001 * E[D(x)^2], one D step per G step. Adam lr 1e-3,
-betas (0, 0.99), eps 1e-8. Samples and exports come from an EMA of G's weights (decay 0.999).
+betas (0, 0.99), eps 1e-8. ``loss`` may instead name one of zoo.blocks.OBJECTIVES (the
+paper's introduction calls its contributions orthogonal to the choice of loss); D then gets
+the R1 penalty (Mescheder et al. 2018) on reals, gamma / 2 * E|grad D(x)|^2, in place of GP
+and drift, computed every ``r1_every`` steps at that many times the weight (StyleGAN2's lazy
+regularisation). Samples and exports come from an EMA of G's weights (decay 0.999).
 The schedule counts steps per fade-in and per stabilise phase (the paper: 600k images each; steps
 keep the schedule a function of the step alone) and takes a batch size per resolution like the
 reference code's ``minibatch_dict``, sliced from the batch the trainer draws.
@@ -37,13 +41,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.blocks import adam, gradient_penalty, wasserstein_estimate
+from zoo.blocks import OBJECTIVES, adam, gradient_penalty, r1_penalty, wasserstein_estimate
 from zoo.data import ImageSpec
 from zoo.errors import UsageError
 from zoo.latent import LatentModel
@@ -289,16 +294,17 @@ class PGGAN(LatentModel):
         d, g = self.discriminator, self.generator
         fake = g(batch.noise.randn(n, c["nz"], device=real.device), stage, alpha)
 
-        d_real, d_fake = d(real, stage, alpha), d(fake.detach(), stage, alpha)
-        penalty = gradient_penalty(lambda x: d(x, stage, alpha), real, fake)
-        wasserstein = wasserstein_estimate(d_real, d_fake)
-        d_loss = -wasserstein + c["gp_lambda"] * penalty + c["drift"] * d_real.pow(2).mean()
+        def critic(x: torch.Tensor) -> torch.Tensor:
+            return d(x, stage, alpha)
+
+        d_loss, logs = self.discriminator_loss(critic, real, fake, step)
         opt["discriminator"].zero_grad(set_to_none=True)
         d_loss.backward()
         opt["discriminator"].step()
 
         d.requires_grad_(False)  # the G step needs no D weight gradients
-        g_loss = -d(fake, stage, alpha).mean()
+        d_out = critic(fake)
+        g_loss = -d_out.mean() if c["loss"] == "wgan-gp" else OBJECTIVES[c["loss"]].generator(d_out)
         opt["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         opt["generator"].step()
@@ -309,11 +315,35 @@ class PGGAN(LatentModel):
         return {
             "d_loss": d_loss.detach(),
             "g_loss": g_loss.detach(),
-            "wasserstein": wasserstein.detach(),
-            "gp": penalty.detach(),
+            **{k: v.detach() for k, v in logs.items()},
             # 0 at 4x4, k once the k-th doubling has faded in: progress at a glance in the logs
             "growth": torch.tensor(stage - 1 + alpha if stage else 0.0),
         }
+
+    def discriminator_loss(
+        self, critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+        fake: torch.Tensor, step: int,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
+        """D's loss and what to log: WGAN-GP with the drift term (the paper), or another
+        objective with R1 on the reals, applied every ``r1_every`` steps at that many times
+        the weight (StyleGAN2's lazy regularisation)."""
+        c = self.config
+        d_real, d_fake = critic(real), critic(fake.detach())
+        if c["loss"] == "wgan-gp":
+            penalty = gradient_penalty(critic, real, fake)
+            wasserstein = wasserstein_estimate(d_real, d_fake)
+            loss = -wasserstein + c["gp_lambda"] * penalty + c["drift"] * d_real.pow(2).mean()
+            return loss, {"wasserstein": wasserstein, "gp": penalty}
+        objective = OBJECTIVES[c["loss"]]
+        loss = objective.discriminator(d_real, d_fake, 1.0)
+        if c["r1_gamma"] > 0 and step % c["r1_every"] == 0:
+            r1 = r1_penalty(critic, real)
+            loss = loss + c["r1_gamma"] / 2 * c["r1_every"] * r1
+        report = {
+            "d_real": objective.report(d_real).mean(),
+            "d_fake": objective.report(d_fake).mean(),
+        }
+        return loss, report
 
     def graphs(self) -> dict[str, Graph]:
         graphs = super().graphs()

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import zoo.api as z
+from zoo.blocks import OBJECTIVES, r1_penalty
 from zoo.checkpoint import load_weights
 from zoo.data import ImageSpec
 from zoo.errors import UsageError
@@ -125,9 +126,9 @@ def test_bad_sizes_and_minibatches_are_usage_errors():
     assert tiny(16, minibatch={"4": 8}).minibatch == [8, None, None]
 
 
-def _train(out, steps, **kw):
-    overrides = {"image_size": 16, "log_every": 2, "sample_every": 100, "checkpoint_every": 100}
-    overrides |= {**TINY, "minibatch": {"16": 4}}
+def _train(out, steps, overrides=None, **kw):
+    defaults = {"image_size": 16, "log_every": 2, "sample_every": 100, "checkpoint_every": 100}
+    overrides = {**defaults, **TINY, "minibatch": {"16": 4}, **(overrides or {})}
     return z.train(
         "pggan",
         data="digits",
@@ -175,3 +176,32 @@ def test_growth_starts_at_the_size_halved_down_to_4_to_7(size, resolutions):
     for stage, res in enumerate(resolutions):
         assert m.generator(z, stage, 0.5).shape[-1] == res
         assert m.discriminator(torch.randn(3, 1, res, res), stage, 0.5).shape == (3,)
+
+
+def test_r1_penalty_is_the_squared_gradient_norm_on_reals():
+    # D(x) = sum(x^2) / 2 has gradient x, so R1 is the mean of ||x||^2
+    real = torch.randn(5, 1, 4, 4)
+    expected = real.flatten(1).pow(2).sum(1).mean()
+    torch.testing.assert_close(r1_penalty(lambda x: x.pow(2).sum((1, 2, 3)) / 2, real), expected)
+
+
+def test_other_objectives_take_a_lazy_r1_penalty_in_place_of_gp():
+    m = tiny(loss="non-saturating", r1_gamma=2.0, r1_every=3)
+    real, fake = torch.randn(4, 1, 4, 4), torch.randn(4, 1, 4, 4)
+
+    def critic(x):
+        return m.discriminator(x, 0, 1.0)
+
+    plain = OBJECTIVES["non-saturating"].discriminator(critic(real), critic(fake), 1.0)
+    on, logs = m.discriminator_loss(critic, real, fake, step=3)
+    off, _ = m.discriminator_loss(critic, real, fake, step=4)
+    torch.testing.assert_close(off, plain)  # no penalty between the lazy steps
+    torch.testing.assert_close(on, plain + 2.0 / 2 * 3 * r1_penalty(critic, real))
+    assert set(logs) == {"d_real", "d_fake"} and 0 < logs["d_real"].item() < 1
+
+
+def test_a_non_saturating_pggan_trains_and_samples(tmp_path):
+    out = tmp_path / "run"
+    _train(out, 8, overrides={"loss": "non-saturating", "r1_every": 2})
+    images = z.sample(out, 4, seed=0).images
+    assert images.shape == (4, 1, 16, 16) and torch.isfinite(images).all()

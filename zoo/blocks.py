@@ -94,6 +94,14 @@ def gradient_penalty(
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
+def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): the mean of ||grad_x D(x)||^2 over real images, penalising
+    the discriminator's slope on the data alone. The graph is kept so it trains D."""
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()
+
+
 def adam(
     params: Iterable[nn.Parameter],
     lr: float,
