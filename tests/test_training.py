@@ -153,3 +153,22 @@ def test_channels_last_is_a_layout_not_another_model(tmp_path):
     for k in plain:
         torch.testing.assert_close(nhwc[k], plain[k], rtol=1e-3, atol=1e-4)
     assert_same(dcgan("nhwc", 4), dcgan("straight", 4, "channels_last"))
+
+
+def test_compiled_training_matches_eager_under_the_same_names(tmp_path):
+    train(tmp_path / "eager", 2)
+    train(tmp_path / "compiled", 2, compile=True)
+    eager, compiled = final_weights(tmp_path / "eager"), final_weights(tmp_path / "compiled")
+    assert eager.keys() == compiled.keys()  # checkpoints load with or without --compile
+    for k in eager:
+        torch.testing.assert_close(compiled[k], eager[k], rtol=1e-4, atol=1e-5)
+
+
+def test_compile_refuses_a_gradient_penalty_in_one_line(tmp_path, zoo):
+    sets = ["penalty=gp", "nz=4", "ngf=4", "ndf=4", "image_size=16", "n_critic=1"]
+    r = zoo("train", "wgan", "--data", "digits", "--steps", "2", "--compile", "-q",
+            "--out", str(tmp_path / "run"), *(a for s in sets for a in ("--set", s)))  # fmt: skip
+    assert r.code == 2
+    assert r.err.strip().endswith("gradient penalty), which torch.compile cannot do; train "
+                                  "without --compile")  # fmt: skip
+    assert "Traceback" not in r.err

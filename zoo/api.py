@@ -140,6 +140,7 @@ def train(
     precision: str = "auto",
     progress: bool = True,
     log: list[str] | None = None,
+    compile: bool = False,
 ) -> TrainResult:
     """Train a catalogue model or a family into ``out`` (default runs/TARGET).
 
@@ -147,6 +148,8 @@ def train(
     defaults to 0. With ``resume`` the run continues from its last checkpoint, exactly as if
     never stopped. Everything is checked before anything is written, and the run directory
     is locked while it trains. ``log`` names loggers besides metrics.jsonl (`zoo.loggers`).
+    ``compile`` runs the networks through torch.compile (`zoo.training.compile_networks`): a
+    choice of speed, not of model, so a run may be resumed with or without it.
 
     Under torchrun (WORLD_SIZE > 1) each process trains its shard of every batch and rank 0
     writes the run (zoo/distributed.py); resuming across nodes needs the run directory on a
@@ -206,6 +209,7 @@ def train(
                 progress,
                 world,
                 log or [],
+                compile,
             )
             if checkpoint is not None:
                 trainer.resume(checkpoint)

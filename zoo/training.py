@@ -272,6 +272,7 @@ class Trainer:
         progress: bool = True,
         world: World = ONE,
         log_to: Sequence[str] = (),
+        compile: bool = False,
     ):
         self.model, self.info, self.data = model, info, data
         self.settings, self.run_dir, self.device = settings, run_dir, device
@@ -299,6 +300,9 @@ class Trainer:
         model.optimizers = model.configure_optimizers()
         for opt in model.optimizers.values():
             distributed.average_gradients(opt, world)
+        self.compiled = compile
+        if compile:
+            compile_networks(model)
         self.step = 0
         self.clock = 0.0  # seconds trained before this process (resumed runs)
 
@@ -401,6 +405,19 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    @contextlib.contextmanager
+    def _compile_errors(self) -> Iterator[None]:
+        """torch.compile's one known refusal, said as a usage error."""
+        try:
+            yield
+        except RuntimeError as exc:
+            if not (self.compiled and "double backward" in str(exc)):
+                raise
+            raise UsageError(
+                f"--compile: {self.info.family}'s loss differentiates through a gradient (a "
+                "gradient penalty), which torch.compile cannot do; train without --compile"
+            ) from None
+
     def fit(self) -> TrainResult:
         total, main = self.total_steps(), self.world.main
         loggers: list[Logger] = []
@@ -439,7 +456,7 @@ class Trainer:
             while self.step < total:
                 k = self.model.batches_per_step(self.step)
                 batch = self._batch(k)
-                with self.autocast():
+                with self.autocast(), self._compile_errors():
                     losses = self.model.train_step(batch, self.step)
                 log.add(losses, k * self.batches.batch_size)
                 self.step += 1
@@ -476,6 +493,14 @@ def pick_memory_format(setting: str, device: torch.device) -> torch.memory_forma
     if setting == "channels_last" or (setting == "auto" and device.type == "cuda"):
         return torch.channels_last
     return torch.contiguous_format
+
+
+def compile_networks(model: torch.nn.Module) -> None:
+    """Compile each trainable network of ``model`` in place with torch.compile (parameter
+    names, so checkpoints, stay as they are); the first steps pay for the compilation."""
+    for child in model.children():
+        if any(p.requires_grad for p in child.parameters()):
+            child.compile()
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
