@@ -12,6 +12,7 @@ with the background value), ``cutout`` blanks a random square of half the side.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from zoo.errors import UsageError
 
@@ -27,30 +28,20 @@ def parse_policy(text: str) -> tuple[str, ...]:
     return policies
 
 
-def random_shifts(x: torch.Tensor, ratio: float = 0.125) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image whole-pixel offsets (dy, dx), each in [-ratio * side, ratio * side]."""
-    n, _, h, w = x.shape
-    sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    dy = torch.randint(-sy, sy + 1, (n,), device=x.device)
-    dx = torch.randint(-sx, sx + 1, (n,), device=x.device)
-    return dy, dx
-
-
-def shift(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, fill: float = -1.0) -> torch.Tensor:
-    """Image i moved by (dy[i], dx[i]) pixels (the content goes up/left for positive offsets);
-    what moves in is ``fill``."""
-    _, c, h, w = x.shape
-    rows = torch.arange(h, device=x.device).view(1, h, 1) + dy.view(-1, 1, 1)  # source pixels
-    cols = torch.arange(w, device=x.device).view(1, 1, w) + dx.view(-1, 1, 1)
-    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
-    index = (rows.clamp(0, h - 1) * w + cols.clamp(0, w - 1)).flatten(1)
-    moved = x.flatten(2).gather(2, index.unsqueeze(1).expand(-1, c, -1)).view_as(x)
-    return torch.where(inside.unsqueeze(1), moved, torch.full_like(x, fill))
-
-
 def translation(x: torch.Tensor, ratio: float = 0.125, fill: float = -1.0) -> torch.Tensor:
     """Shift each image by a random whole number of pixels in [-ratio * side, ratio * side]."""
-    return shift(x, *random_shifts(x, ratio), fill)
+    n, _, h, w = x.shape
+    sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    dy = torch.randint(-sy, sy + 1, (n, 1, 1), device=x.device)
+    dx = torch.randint(-sx, sx + 1, (n, 1, 1), device=x.device)
+    rows = torch.arange(h, device=x.device).view(1, h, 1) + dy  # source row of each pixel
+    cols = torch.arange(w, device=x.device).view(1, 1, w) + dx
+    padded = F.pad(x, (sx, sx, sy, sy), value=fill)
+    index = (rows + sy).clamp(0, h + 2 * sy - 1) * (w + 2 * sx) + (cols + sx).clamp(
+        0, w + 2 * sx - 1
+    )
+    flat = padded.flatten(2)
+    return flat.gather(2, index.flatten(1).unsqueeze(1).expand(-1, x.shape[1], -1)).view_as(x)
 
 
 def cutout(x: torch.Tensor, ratio: float = 0.5, fill: float = 0.0) -> torch.Tensor:
