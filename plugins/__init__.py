@@ -119,9 +119,7 @@ class VAEConfig(Config):
     hidden: int = setting(256, "width of the fully connected layer", ">= 1")
     lr: float = setting(1e-3, "Adam learning rate", "> 0")
     shift: float = setting(
-        0.0,
-        "training images move by up to shift * side pixels, the networks told by how much",
-        "[0, 0.5)",
+        0.0, "training images move by up to shift * side pixels (augmentation)", "[0, 0.5)"
     )
 
 
