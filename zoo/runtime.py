@@ -75,6 +75,9 @@ def onnx_session(path: Path, device: str = "auto", threads: int = 0) -> Any:
     return open_session(path, cuda, threads)
 
 
+CUDA = "CUDAExecutionProvider"
+
+
 class OnnxRunner:
     """Runs exported graphs in onnxruntime; ``files`` maps graph names to .onnx paths.
 
@@ -88,14 +91,18 @@ class OnnxRunner:
         self.sessions = {g: onnx_session(p, device, threads) for g, p in files.items()}
         providers = {s.get_providers()[0] for s in self.sessions.values()}
         self.provider = ",".join(sorted(providers))
+        self.gpus = {  # the GPU each CUDA session runs on, for IO binding
+            g: torch.device("cuda", int(s.get_provider_options()[CUDA]["device_id"]))
+            for g, s in self.sessions.items()
+            if s.get_providers()[0] == CUDA
+        }
 
     def __call__(self, graph: str, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         session = self.sessions[graph]
         names = [o.name for o in session.get_outputs()]
         feed = {i.name: inputs[i.name] for i in session.get_inputs()}
-        if session.get_providers()[0] == "CUDAExecutionProvider":
-            cuda = int(session.get_provider_options()["CUDAExecutionProvider"]["device_id"])
-            outputs = run_bound(session, feed, names, torch.device("cuda", cuda))
+        if graph in self.gpus:
+            outputs = run_bound(session, feed, names, self.gpus[graph])
         else:
             outputs = session.run(names, {k: v.numpy() for k, v in feed.items()})
         return {n: torch.from_numpy(v) for n, v in zip(names, outputs)}
