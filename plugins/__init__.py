@@ -121,6 +121,13 @@ class VAEConfig(Config):
     shift: float = setting(
         0.0, "training images move by up to shift * side pixels (augmentation)", "[0, 0.5)"
     )
+    prior: str = setting(
+        "normal",
+        "the latent prior: N(0, I), or mog, a uniform mixture of learned normals",
+        "",
+        ("normal", "mog"),
+    )
+    prior_components: int = setting(100, "normals in the mog prior", ">= 1")
 
 
 @dataclass(frozen=True)
@@ -148,7 +155,9 @@ class PGGANConfig(Config):
     r1_gamma: float = setting(
         1.0, "R1 weight gamma (gamma / 2 E|grad D(real)|^2), not wgan-gp", ">= 0"
     )
-    r1_every: int = setting(4, "apply R1 every this many steps, scaled up to match (lazy)", ">= 1")
+    penalty_every: int = setting(
+        1, "apply GP or R1 every this many steps, at that many times the weight (lazy)", ">= 1"
+    )
     mbstd_group: int = setting(4, "group size of the minibatch standard deviation", ">= 1")
     ema_decay: float = setting(0.999, "decay of the EMA of G's weights that samples", "[0, 1)")
 

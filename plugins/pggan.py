@@ -19,9 +19,10 @@ Loss: WGAN-GP (lambda 10) plus drift 0.001 * E[D(x)^2], one D step per G step. A
 betas (0, 0.99), eps 1e-8. ``loss`` may instead name one of zoo.blocks.OBJECTIVES (the
 paper's introduction calls its contributions orthogonal to the choice of loss); D then gets
 the R1 penalty (Mescheder et al. 2018) on reals, gamma / 2 * E|grad D(x)|^2, in place of GP
-and drift, computed every ``r1_every`` steps at that many times the weight (StyleGAN2's lazy
-regularisation); on pggan-mnist (batch 16, 6,000 steps) the non-saturating loss with R1
-(gamma 0.1) reached FLD 69.9 against WGAN-GP's 53.7, so the recipe keeps the paper's loss.
+and drift; on pggan-mnist (batch 16, 6,000 steps) the non-saturating loss with R1 (gamma 0.1)
+reached FLD 69.9 against WGAN-GP's 53.7, so the recipe keeps the paper's loss. Either penalty
+may be lazy (StyleGAN2's lazy regularisation): computed every ``penalty_every`` steps at that
+many times the weight; the penalty's double backward is half of a step's time.
 Samples and exports come from an EMA of G's weights (decay 0.999).
 The schedule counts steps per fade-in and per stabilise phase (the paper: 600k images each; steps
 keep the schedule a function of the step alone) and takes a batch size per resolution like the
@@ -327,20 +328,23 @@ class PGGAN(LatentModel):
         fake: torch.Tensor, step: int,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
         """D's loss and what to log: WGAN-GP with the drift term (the paper), or another
-        objective with R1 on the reals, applied every ``r1_every`` steps at that many times
-        the weight (StyleGAN2's lazy regularisation)."""
+        objective with R1 on the reals; the penalty applies every ``penalty_every`` steps at
+        that many times the weight (StyleGAN2's lazy regularisation)."""
         c = self.config
         d_real, d_fake = critic(real), critic(fake.detach())
+        every = c["penalty_every"]
+        lazy = step % every == 0  # the penalty's step, when it is lazy
         if c["loss"] == "wgan-gp":
-            penalty = gradient_penalty(critic, real, fake)
             wasserstein = wasserstein_estimate(d_real, d_fake)
-            loss = -wasserstein + c["gp_lambda"] * penalty + c["drift"] * d_real.pow(2).mean()
-            return loss, {"wasserstein": wasserstein, "gp": penalty}
+            loss = -wasserstein + c["drift"] * d_real.pow(2).mean()
+            # gp is logged as every * penalty on its steps and 0 between them, so its running
+            # mean in metrics.jsonl is still the mean penalty
+            gp = every * gradient_penalty(critic, real, fake) if lazy else d_real.new_zeros(())
+            return loss + c["gp_lambda"] * gp, {"wasserstein": wasserstein, "gp": gp}
         objective = OBJECTIVES[c["loss"]]
         loss = objective.discriminator(d_real, d_fake, 1.0)
-        if c["r1_gamma"] > 0 and step % c["r1_every"] == 0:
-            r1 = r1_penalty(critic, real)
-            loss = loss + c["r1_gamma"] / 2 * c["r1_every"] * r1
+        if c["r1_gamma"] > 0 and lazy:
+            loss = loss + c["r1_gamma"] / 2 * every * r1_penalty(critic, real)
         report = {
             "d_real": objective.report(d_real).mean(),
             "d_fake": objective.report(d_fake).mean(),

@@ -14,9 +14,19 @@ Departure: the paper's networks are MLPs; convolutions give sharper digits at th
 Beyond the paper, ``shift`` translates each training image by a few pixels (zoo/augment.py),
 which keeps the VAE from memorising a small training set (the held-out ELBO is the judge).
 The exported decoder returns ``sigmoid(logits) * 2 - 1`` (the Bernoulli mean in [-1, 1]).
+
+``prior = "mog"`` replaces N(0, I) with a uniform mixture of ``prior_components`` diagonal
+normals whose means and variances train with the rest (the MoG prior of Tomczak & Welling
+2018, VAE with a VampPrior). The KL term then has no closed form and is the one-sample
+estimate log q(z|x) - log p(z), so the ELBO stays an unbiased estimate of the same bound. Prior
+samples come from where the posteriors are instead of from the holes between them: the
+exported ``decoder`` takes standard normal noise with one more coordinate, which picks the
+component (`MixturePrior`), and ``latent_decoder`` decodes latents (reconstructions).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +50,11 @@ def _base(size: int) -> int:
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) per sample, in nats."""
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+
+
+def normal_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))), summed over the last dimension (broadcasting)."""
+    return -0.5 * ((z - mu).pow(2) / logvar.exp() + logvar + math.log(2 * math.pi)).sum(-1)
 
 
 def reconstruction_nll(logits: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
@@ -91,6 +106,31 @@ class Decoder(nn.Module):
         return torch.sigmoid(self.net(z)) * 2 - 1
 
 
+class MixturePrior(nn.Module):
+    """A uniform mixture of K diagonal normals with learned means and log-variances.
+
+    As a module it maps standard normal noise with one coordinate more than the latent to a
+    sample of the mixture: the last coordinate picks the component through its normal CDF
+    (K equal slices of probability), the others scale and shift it. So its samples, like
+    every other family's, are a function of ``torch.randn`` alone, in PyTorch and in ONNX.
+    """
+
+    def __init__(self, components: int, nz: int):
+        super().__init__()
+        self.mu = nn.Parameter(torch.randn(components, nz))
+        self.logvar = nn.Parameter(torch.zeros(components, nz))
+
+    def log_density(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) per row of ``z``."""
+        log_p = normal_log_density(z[:, None], self.mu, self.logvar)
+        return torch.logsumexp(log_p, dim=1) - math.log(len(self.mu))
+
+    def forward(self, noise: torch.Tensor) -> torch.Tensor:
+        u = 0.5 * (1 + torch.erf(noise[:, -1] / math.sqrt(2)))
+        k = (u * len(self.mu)).long().clamp(max=len(self.mu) - 1)
+        return self.mu[k] + noise[:, :-1] * torch.exp(0.5 * self.logvar[k])
+
+
 class VAE(GenerativeModel):
     """Settings: VAEConfig in zoo/plugins/__init__.py."""
 
@@ -103,6 +143,9 @@ class VAE(GenerativeModel):
         args = (c["nz"], c["nf"], c["hidden"], spec.channels, spec.size)
         self.encoder = Encoder(*args)
         self.decoder = Decoder(*args)
+        self.prior = MixturePrior(c["prior_components"], c["nz"]) if c["prior"] == "mog" else None
+        if self.prior is not None:
+            self.inference = (*self.inference, "prior")
 
     def configure_optimizers(self):
         return {"vae": adam(self.parameters(), self.config["lr"])}
@@ -115,7 +158,10 @@ class VAE(GenerativeModel):
         mu, logvar = self.encoder(images)
         z = mu + eps * torch.exp(0.5 * logvar)
         recon = reconstruction_nll(self.decoder.logits(z), images)
-        return recon, kl_divergence(mu, logvar), mu
+        if self.prior is None:
+            return recon, kl_divergence(mu, logvar), mu
+        # no closed form against a mixture: the one-sample estimate log q(z|x) - log p(z)
+        return recon, normal_log_density(z, mu, logvar) - self.prior.log_density(z), mu
 
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         images = batch.images
@@ -154,7 +200,7 @@ class VAE(GenerativeModel):
         self.eval()
         nz, c, s = self.config["nz"], self.spec.channels, self.spec.size
         gen = torch.Generator().manual_seed(0)
-        return {
+        graphs = {
             "encoder": Graph(
                 self.encoder,
                 {"image": torch.rand(2, c, s, s, generator=gen) * 2 - 1},
@@ -168,6 +214,24 @@ class VAE(GenerativeModel):
                 {"latent_dim": str(nz), "latent_distribution": "standard normal"},
             ),
         }
+        if self.prior is None:
+            return graphs
+        # prior samples come from "decoder", as for every family: here noise -> mixture -> image
+        graphs["latent_decoder"] = graphs["decoder"]
+        k = len(self.prior.mu)
+        graphs["decoder"] = Graph(
+            nn.Sequential(self.prior, self.decoder),
+            {"z": torch.randn(2, nz + 1, generator=gen)},
+            ["image"],
+            {
+                "latent_dim": str(nz + 1),
+                "latent_distribution": (
+                    f"standard normal; the last coordinate picks one of the {k} components of "
+                    "the prior (its normal CDF in equal slices), the others scale and shift it"
+                ),
+            },
+        )
+        return graphs
 
     def check_request(self, request: SampleRequest) -> None:
         super().check_request(request)
@@ -180,14 +244,16 @@ class VAE(GenerativeModel):
         """Prior samples; or reconstructions of ``inputs``; or, with ``interpolate=k``, one row
         of k images per input pair (0, 1), (2, 3), ... walking linearly between their means."""
         if request.inputs is None:
-            z = torch.randn(request.n, self.config["nz"], generator=request.generator)
+            noise = self.config["nz"] + (self.prior is not None)
+            z = torch.randn(request.n, noise, generator=request.generator)
             return run("decoder", z=z)["image"]
+        decode = "decoder" if self.prior is None else "latent_decoder"
         mu = run("encoder", image=request.inputs)["mu"]
         steps = request.options.get("interpolate")
         if steps is None:
-            return run("decoder", z=mu)["image"]
+            return run(decode, z=mu)["image"]
         pairs = len(mu) // 2
         start, end = mu[0 : 2 * pairs : 2], mu[1 : 2 * pairs : 2]
         t = torch.linspace(0, 1, int(steps)).view(1, -1, 1)
         z = start[:, None] + t * (end - start)[:, None]  # (pairs, steps, nz)
-        return run("decoder", z=z.flatten(0, 1))["image"]
+        return run(decode, z=z.flatten(0, 1))["image"]

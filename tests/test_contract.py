@@ -39,6 +39,11 @@ class TestVAE(FamilyContract):
     config = {"nz": 4, "nf": 4, "hidden": 16}
 
 
+class TestVAEMixturePrior(FamilyContract):
+    family = "vae"
+    config = {**TestVAE.config, "prior": "mog", "prior_components": 3}
+
+
 class TestPGGAN(FamilyContract):
     family = "pggan"
     config = {"nz": 8, "fmap_base": 64, "fmap_max": 8, "fade_steps": 1, "stable_steps": 1}

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import zoo.api as z
-from zoo.blocks import OBJECTIVES, r1_penalty
+from zoo.blocks import OBJECTIVES, gradient_penalty, r1_penalty, wasserstein_estimate
 from zoo.checkpoint import load_weights
 from zoo.data import ImageSpec
 from zoo.errors import UsageError
@@ -186,7 +186,7 @@ def test_r1_penalty_is_the_squared_gradient_norm_on_reals():
 
 
 def test_other_objectives_take_a_lazy_r1_penalty_in_place_of_gp():
-    m = tiny(loss="non-saturating", r1_gamma=2.0, r1_every=3)
+    m = tiny(loss="non-saturating", r1_gamma=2.0, penalty_every=3)
     real, fake = torch.randn(4, 1, 4, 4), torch.randn(4, 1, 4, 4)
 
     def critic(x):
@@ -200,8 +200,29 @@ def test_other_objectives_take_a_lazy_r1_penalty_in_place_of_gp():
     assert set(logs) == {"d_real", "d_fake"} and 0 < logs["d_real"].item() < 1
 
 
+def test_a_lazy_gradient_penalty_weighs_every_times_as_much_on_its_steps():
+    m = tiny(penalty_every=3)
+    real, fake = torch.randn(4, 1, 4, 4), torch.randn(4, 1, 4, 4)
+
+    def critic(x):
+        return m.discriminator(x, 0, 1.0)
+
+    d_real, d_fake = critic(real), critic(fake)
+    plain = -wasserstein_estimate(d_real, d_fake) + 0.001 * d_real.pow(2).mean()
+    torch.manual_seed(1)
+    gp = gradient_penalty(critic, real, fake)
+    torch.manual_seed(1)
+    on, logs = m.discriminator_loss(critic, real, fake, step=6)
+    off, off_logs = m.discriminator_loss(critic, real, fake, step=7)
+    torch.testing.assert_close(on, plain + 10.0 * 3 * gp)
+    torch.testing.assert_close(off, plain)
+    # logged as 3 * gp once in 3 steps, so the logged running mean is the mean penalty
+    torch.testing.assert_close(logs["gp"], 3 * gp)
+    assert off_logs["gp"].item() == 0
+
+
 def test_a_non_saturating_pggan_trains_and_samples(tmp_path):
     out = tmp_path / "run"
-    _train(out, 8, overrides={"loss": "non-saturating", "r1_every": 2})
+    _train(out, 8, overrides={"loss": "non-saturating", "penalty_every": 2})
     images = z.sample(out, 4, seed=0).images
     assert images.shape == (4, 1, 16, 16) and torch.isfinite(images).all()

@@ -6,7 +6,13 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Normal, kl_divergence
+from torch.distributions import (
+    Categorical,
+    Independent,
+    MixtureSameFamily,
+    Normal,
+    kl_divergence,
+)
 
 import zoo.api as z
 from zoo.data import ImageSpec, load_dataset
@@ -34,6 +40,41 @@ def test_kl_matches_torch_distributions():
     expected = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(1)
     torch.testing.assert_close(vae.kl_divergence(mu, logvar), expected)
     assert vae.kl_divergence(torch.zeros(2, 3), torch.zeros(2, 3)).abs().max() == 0
+
+
+def test_mixture_prior_density_and_sampler_match_torch_distributions():
+    torch.manual_seed(0)
+    prior = vae.MixturePrior(3, 2)
+    with torch.no_grad():
+        prior.logvar.normal_()
+    scale = (0.5 * prior.logvar).exp()
+    mixture = MixtureSameFamily(Categorical(torch.ones(3)), Independent(Normal(prior.mu, scale), 1))
+    z = torch.randn(6, 2)
+    torch.testing.assert_close(prior.log_density(z), mixture.log_prob(z))
+    # the last noise coordinate picks a component by its normal CDF, in 3 equal slices
+    eps = torch.randn(3, 2)
+    pick = Normal(0.0, 1.0).icdf(torch.tensor([0.1, 0.5, 0.9]))
+    with torch.no_grad():
+        out = prior(torch.cat([eps, pick[:, None]], 1))
+    torch.testing.assert_close(out, prior.mu + eps * scale)
+    with torch.no_grad():
+        draws = prior(torch.randn(30000, 3))
+    # components weigh the same: the draws' mean is the components' mean
+    torch.testing.assert_close(draws.mean(0), prior.mu.mean(0), atol=0.03, rtol=0)
+
+
+def test_a_mixture_prior_vae_reconstructs_through_the_latent_decoder():
+    torch.manual_seed(0)
+    model = vae.VAE({**TINY, "prior": "mog", "prior_components": 5}, ImageSpec(1, 8))
+    graphs = model.graphs()
+    assert graphs["decoder"].example["z"].shape[1] == TINY["nz"] + 1  # noise for the mixture
+    run = TorchRunner(graphs, torch.device("cpu"))
+    inputs = torch.rand(4, 1, 8, 8) * 2 - 1
+    recon = model.sample(SampleRequest(4, torch.Generator(), inputs=inputs), run)
+    with torch.no_grad():
+        torch.testing.assert_close(recon, model.decoder(model.encoder(inputs)[0]))
+    recon_nll, kl, _ = model.losses(inputs, torch.randn(4, TINY["nz"]))
+    assert recon_nll.shape == kl.shape == (4,) and torch.isfinite(kl).all()
 
 
 def test_reconstruction_nll_is_summed_bernoulli():

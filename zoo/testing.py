@@ -13,9 +13,10 @@ to train in a second, and pytest runs the whole contract on it::
         plugin = zoo_lsgan.plugin  # test the plugin alone, without installing it
 
 The suite builds the family from its schema, trains a few steps on a tiny offline data set,
-saves and loads the run, samples deterministically, resumes bit-identically, exports to ONNX
-and samples the same in onnxruntime as in PyTorch, and checks that bad settings and sampling
-options are refused. zoo runs it on its built-in families and on examples/zoo-lsgan.
+saves and loads the run, samples deterministically, resumes bit-identically, samples the same
+from its safetensors export, exports to ONNX and samples the same in onnxruntime as in PyTorch,
+and checks that bad settings and sampling options are refused. zoo runs it on its built-in
+families and on examples/zoo-lsgan.
 """
 
 from __future__ import annotations
@@ -172,6 +173,15 @@ class FamilyContract:
             torch_images = self.sample(run, options=options)
             onnx_images = self.sample(files[0], "onnx", options=options)
             torch.testing.assert_close(onnx_images, torch_images, atol=1e-3, rtol=0)
+
+    def test_weights_file_samples_like_the_run(self, tmp_path: Path) -> None:
+        """The safetensors export (what pretrained weights ship as) holds every weight that
+        sampling needs: ``inference`` must name each module the graphs use."""
+        run = self.train(tmp_path / "run", 2)
+        (weights,) = api.export(run, "safetensors", tmp_path / "model.safetensors")
+        for options in [{}, *self.sample_options]:
+            expected = self.sample(run, options=options)
+            torch.testing.assert_close(self.sample(weights, options=options), expected)
 
     def test_prior_samples_without_torch_match_torch(self, tmp_path: Path) -> None:
         """A family that declares its ``prior`` graph samples ONNX files without torch
