@@ -26,7 +26,12 @@ from zoo.commands.common import echo_json
     show_default=True,
     help="About how long each sampling timing repeats.",
 )
-@click.option("--compile", "use_compile", is_flag=True, help="Also time torch.compile sampling.")
+@click.option(
+    "--compile",
+    "use_compile",
+    is_flag=True,
+    help="Also time torch.compile sampling (on CUDA with CUDA graphs).",
+)
 @click.option(
     "--set",
     "assignments",
