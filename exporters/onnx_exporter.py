@@ -14,6 +14,7 @@ import copy
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,6 +112,9 @@ def _export_graph(
             raise ZooError(f"ONNX export of {name!r} failed: {type(exc).__name__}: {exc}") from None
     assert program is not None  # None only from the legacy (dynamo=False) exporter
     proto = program.model_proto
+    _strip_provenance(proto.graph)
+    for function in proto.functions:
+        _strip_nodes(function.node)
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -118,6 +122,27 @@ def _export_graph(
         onnx.save_model(proto, str(tmp))
         onnx.checker.check_model(str(tmp), full_check=True)
         _validate(name, g, tmp, max(g.atol, FP16_ATOL) if half else g.atol)
+
+
+def _strip_provenance(graph: Any) -> None:
+    """Drop what the exporter records about where each node came from: stack traces with the
+    exporting machine's absolute paths and source lines. A deployed file should not carry
+    them, and without them the bytes depend on the weights and zoo's version, not on where
+    zoo was installed."""
+    graph.doc_string = ""
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        del value.metadata_props[:]
+        value.doc_string = ""
+    _strip_nodes(graph.node)
+
+
+def _strip_nodes(nodes: Any) -> None:
+    for node in nodes:
+        del node.metadata_props[:]
+        node.doc_string = ""
+        for attr in node.attribute:
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                _strip_provenance(sub)
 
 
 def _validate(name: str, g: Graph, path: Path, atol: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -10,6 +11,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+import zoo
 import zoo.api as api
 from zoo.errors import ZooError
 from zoo.model import Graph
@@ -45,6 +47,17 @@ def test_onnx_file_is_self_describing(run, tmp_path):
     assert json.loads(meta["output_range"]) == [-1.0, 1.0]
     assert [i.name for i in model.graph.input] == ["z"]
     assert [o.name for o in model.graph.output] == ["image"]
+
+
+def test_onnx_file_carries_no_build_paths(run, tmp_path):
+    """A deployed file does not leak the exporting machine's paths or source lines (the
+    exporter's per-node stack traces), so its bytes do not depend on where zoo is installed."""
+    [path] = api.export(run, "onnx", tmp_path / "g.onnx")
+    data = path.read_bytes()
+    for where in (Path(zoo.__file__).parents[1], Path(torch.__file__).parent, run, tmp_path):
+        assert str(where).encode() not in data
+    model = onnx.load(str(path))
+    assert not any(node.metadata_props or node.doc_string for node in model.graph.node)
 
 
 def test_onnx_runs_without_zoo_at_any_batch(run, tmp_path):
