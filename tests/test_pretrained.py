@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,6 +94,20 @@ def test_api_and_torch_hub_load_the_pretrained_generator():
     assert isinstance(whole, zoo.model.GenerativeModel)
     with pytest.raises(ValueError, match="has graphs generator, not 'decoder'"):
         torch.hub.load(str(ROOT), "dcgan_mnist", source="local", graph="decoder")
+
+
+def test_loading_stays_clear_of_the_compiler():
+    """Loading every pretrained model and sampling through torch never imports torch._dynamo
+    (about 2 s, which building the models' skeletons on the meta device used to pull in)."""
+    code = (
+        "import sys, zoo.api\n"
+        f"for name in {[e.name for e in SHIPPED]!r}: zoo.api.load(name)\n"
+        "zoo.api.sample('dcgan-mnist', n=2, runtime='torch')\n"
+        "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo imported'\n"
+    )
+    env = {**os.environ, "ZOO_OFFLINE": "1"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
 
 
 def test_resolve_says_where_weights_come_from(tmp_path):

@@ -228,10 +228,28 @@ class Loaded:
     origin: str = ""  # where the weights came from (zoo.sources)
 
 
+class _SkipInit(torch.overrides.TorchFunctionMode):
+    """Skips parameter initialisation (torch.nn.init's functions and the random fills they
+    call): on the meta device it fills nothing, and torch runs a meta ``normal_`` through its
+    Python reference kernels, whose first call imports torch._dynamo (about 2 s that every
+    load of a model paid)."""
+
+    FILLS = frozenset({torch.Tensor.normal_, torch.Tensor.uniform_})
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        initialiser = getattr(func, "__module__", None) == "torch.nn.init"
+        if func in self.FILLS or (initialiser and func.__name__.endswith("_")):
+            return args[0] if args else kwargs["tensor"]  # in place: the tensor itself
+        return func(*args, **kwargs)
+
+
 def skeleton(info: ModelInfo) -> GenerativeModel:
     """The model ``info`` describes, built on the meta device: shapes without memory."""
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _SkipInit():
             return build(info)
     except (ValueError, TypeError, OverflowError, RuntimeError) as exc:
         raise UsageError(f"cannot build a {info.family} from this file's config ({exc})") from None
