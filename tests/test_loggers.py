@@ -10,7 +10,7 @@ import pytest
 import zoo.api as z
 from zoo import LoggerSpec, plugin
 from zoo.errors import UsageError
-from zoo.registry import PluginRecord, build_registry, set_registry
+from zoo.registry import BUILTIN_DIST, PluginRecord, build_registry, set_registry
 
 TINY = {"g_hidden": [8], "d_hidden": [8], "nz": 4, "log_every": 2, "sample_every": 2}
 CALLS: list[tuple] = []
@@ -73,7 +73,8 @@ def test_tensorboard_log_writes_scalars_and_grids(tmp_path):
     assert [e.step for e in events.Images("samples")] == [2, 4]
 
 
-def test_an_unknown_logger_is_refused_before_anything_is_written(tmp_path):
+def test_an_unknown_logger_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_PLUGINS", BUILTIN_DIST)  # the list below, whatever else is installed
     with pytest.raises(UsageError, match="unknown logger 'wandb'; loggers: csv, tensorboard"):
         train(tmp_path / "run", 2, ["wandb"])
     assert not (tmp_path / "run").exists()
