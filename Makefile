@@ -2,7 +2,6 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 MODEL ?= dcgan-mnist
 RUN ?= runs/$(MODEL)
 
@@ -12,8 +11,15 @@ RUN ?= runs/$(MODEL)
 # without a GPU (about 1.5 GB installed instead of 6 GB); the default is the CUDA build.
 CPU_ONLY ?=
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+# each build has its stamp, and a venv of the other build is refused, never mixed into
+BUILD := $(if $(filter 1,$(CPU_ONLY)),cpu,cuda)
+OTHER := $(if $(filter 1,$(CPU_ONLY)),cuda,cpu)
+STAMP := $(VENV)/.installed-$(BUILD)
 
 $(STAMP): pyproject.toml
+	@if [ -e $(VENV)/.installed-$(OTHER) ]; then \
+		echo "$(VENV) holds the $(OTHER) build; run 'make clean' first to install the $(BUILD) build" >&2; \
+		exit 1; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 ifeq ($(CPU_ONLY),1)
@@ -21,6 +27,9 @@ ifeq ($(CPU_ONLY),1)
 	$(BIN)/python -m pip install --quiet $(if $(TORCH_CPU_INDEX),--extra-index-url $(TORCH_CPU_INDEX)) \
 		-r $(VENV)/requirements-cpu.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@$(BIN)/python -c "import sys, torch; sys.exit(torch.version.cuda is not None)" || { \
+		echo "CPU_ONLY=1 installed torch's CUDA build ($(TORCH_CPU_INDEX) unreachable?); run 'make clean', then retry, or drop CPU_ONLY=1" >&2; \
+		exit 1; }
 else
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 endif
@@ -29,7 +38,7 @@ endif
 # The pretrained DCGAN that ships with zoo: sample it, export it to ONNX, and sample the ONNX
 # file in onnxruntime. No training and no network.
 demo: $(STAMP)
-	$(BIN)/zoo sample dcgan-mnist -n 64 --seed 0 --out demo-samples.png
+	$(BIN)/zoo sample dcgan-mnist -n 64 --seed 0 --runtime torch --out demo-samples.png
 	$(BIN)/zoo export dcgan-mnist --format onnx --out demo-dcgan.onnx
 	$(BIN)/zoo sample demo-dcgan.onnx --runtime onnx -n 64 --seed 0 --out demo-samples-onnx.png
 	@echo "samples: demo-samples.png (PyTorch), demo-samples-onnx.png (onnxruntime)"

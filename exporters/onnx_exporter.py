@@ -11,6 +11,7 @@ file unchanged. It is validated against the float32 PyTorch model within FP16_AT
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -22,6 +23,7 @@ import torch
 from zoo.errors import ZooError
 from zoo.files import atomic_path
 from zoo.metadata import (
+    EXPORT_KEY,
     FORMAT_KEY,
     FORMAT_VERSION,
     GRAPH_KEY,
@@ -177,6 +179,7 @@ def export(model: GenerativeModel, out: Path, info: ModelInfo, half: bool = Fals
     }
     spec = info.spec
     common = {
+        EXPORT_KEY: export_digest(model, info, half),
         FORMAT_KEY: str(FORMAT_VERSION),
         INFO_KEY: info.to_json(),
         GRAPHS_KEY: graph_layout(graphs, {k: p.name for k, p in files.items()}),
@@ -203,6 +206,17 @@ def export(model: GenerativeModel, out: Path, info: ModelInfo, half: bool = Fals
         }
         _export_graph(name, g, files[name], meta, half)
     return list(files.values())
+
+
+def export_digest(model: GenerativeModel, info: ModelInfo, half: bool) -> str:
+    """What every graph file of one export shares: a digest of the weights, the metadata and
+    the precision, so graph files of two exports are never run together."""
+    digest = hashlib.sha256(f"{FORMAT_VERSION}\n{info.to_json()}\n{half}\n".encode())
+    for key, tensor in sorted(model.inference_state().items()):
+        t = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{key} {t.dtype} {tuple(t.shape)}\n".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
 
 
 def export_fp16(model: GenerativeModel, out: Path, info: ModelInfo) -> list[Path]:

@@ -239,6 +239,11 @@ class VAE(GenerativeModel):
             return
         if request.inputs is None or len(request.inputs) < 2:
             raise UsageError("interpolate needs at least two --input images")
+        if len(request.inputs) % 2:  # pairs are interpolated: a last odd image would be lost
+            raise UsageError(
+                f"interpolate walks between pairs of inputs, and {len(request.inputs)} images "
+                "make no whole number of pairs; give an even number"
+            )
 
     def sample(self, request: SampleRequest, run: Runner) -> torch.Tensor:
         """Prior samples; or reconstructions of ``inputs``; or, with ``interpolate=k``, one row

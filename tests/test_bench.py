@@ -80,3 +80,18 @@ def test_set_measures_training_of_the_changed_model(zoo):
     assert model["export_s"] is None and model["sampling"] == {}  # not the published weights
     r = zoo("bench", "dcgan", "--set", "image_size=13")
     assert r.code == 2 and "image size" in r.err
+
+
+def test_the_plain_loop_ships_with_zoo():
+    """`zoo bench --reference` needs nothing outside the package: the plain loop is
+    zoo.plain_dcgan, which trains the tutorials' DCGAN and prints its rate."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "zoo.plain_dcgan", "--steps", "12", "--batch", "8"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["reference"] == "zoo.plain_dcgan" and result["train_img_per_s"] > 0
+    assert result["batch"] == 8 and result["steps"] == 12

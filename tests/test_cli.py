@@ -228,3 +228,28 @@ def test_a_huge_input_image_is_refused_before_decoding(zoo, tmp_path):
         )
         r = zoo("sample", "dcgan-mnist", "--input", str(tmp_path / "bomb.png"), "--out", "r.png")
         assert r.code == 2 and message in r.err
+
+
+def test_the_grid_cap_counts_the_images_label_all_makes(zoo, tmp_path):
+    r = zoo(
+        "sample", "cgan-mnist", "-n", "1001", "--label", "all", "--out", str(tmp_path / "a.png")
+    )
+    assert r.code == 2 and "10,010 images are too many for one .png" in r.err
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_bf16_on_the_cpu_is_one_clear_line(zoo, tmp_path):
+    r = zoo("train", "gan", "--data", "digits", "--steps", "1", "--device", "cpu",
+            "--precision", "bf16", "--out", str(tmp_path / "r"))  # fmt: skip
+    assert r.code == 2 and "--precision bf16 autocasts on CUDA only" in r.err
+    assert len(r.err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def test_a_multi_line_set_is_refused_not_cut(zoo):
+    r = zoo("train", "gan", "--data", "digits", "--set", "lr=0.1\nsteps=5", "--out", "r")
+    assert r.code == 2 and "one KEY=VALUE per --set, on one line" in r.err
+
+
+def test_uninstalling_what_is_not_installed_is_an_error(zoo):
+    r = zoo("uninstall", "-y", "zoo-no-such-plugin")
+    assert r.code == 2 and "zoo-no-such-plugin is not installed" in r.err

@@ -67,6 +67,23 @@ class TestLSGAN(FamilyContract):
 # -- the rest of what the example plugin adds through the documented API ----------------------
 
 
+def _npz_bomb(path):
+    """A few KB that declare a 5 GiB array."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    header = io.BytesIO()
+    shape = (5 * 2**30 // 256, 1, 16, 16)
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": shape}
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("images.npy", header.getvalue() + bytes(1 << 20))
+    return path
+
+
 def test_example_data_source_and_logger(tmp_path, capfd):
     import numpy as np
     import pytest
@@ -84,6 +101,8 @@ def test_example_data_source_and_logger(tmp_path, capfd):
         assert (len(ds.train), len(ds.test), ds.classes) == (32, 8, ["0", "1", "2", "3"])
         with pytest.raises(UsageError, match="must be uint8"):
             load_dataset(f"npz:{tmp_path / 'float.npz'}")
+        with pytest.raises(UsageError, match=r"images\.npy holds 5\.0 GiB of data, over zoo.s"):
+            load_dataset(f"npz:{_npz_bomb(tmp_path / 'bomb.npz')}")
         api.train("lsgan", data=f"npz:{tmp_path / 'd.npz'}", out=tmp_path / "run", steps=2,
                   batch_size=4, overrides={**CONV, "image_size": 16, "log_every": 1},
                   progress=False, log=["stdout"])  # fmt: skip

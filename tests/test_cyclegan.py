@@ -210,3 +210,15 @@ def test_train_export_and_onnx_parity_at_other_sizes(tmp_path):
             torch.testing.assert_close(by_onnx, by_torch, atol=1e-4, rtol=0)
     default = _images(z.sample(tmp_path / "cg.safetensors", n=3, inputs=inputs))
     torch.testing.assert_close(default, by_direction["a2b"])
+
+
+def test_sampling_names_the_direction_and_warns_about_stretched_inputs(tmp_path, zoo):
+    from PIL import Image
+
+    Image.new("L", (8, 8), 255).save(tmp_path / "raw8.png")  # an unframed 8x8 digit's size
+    r = zoo("sample", "cyclegan-digits", "--input", str(tmp_path / "raw8.png"),
+            "--out", str(tmp_path / "t.png"))  # fmt: skip
+    assert r.code == 0, r.err
+    assert "direction a2b" in r.out
+    assert "under half the model's 32x32 and are stretched" in r.err
+    assert "unpaired:digits-framed" in r.err  # what the model learned from

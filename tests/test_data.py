@@ -131,3 +131,42 @@ def test_batches_cover_an_epoch_and_resume():
     assert torch.equal(
         to_float(torch.tensor([0, 255], dtype=torch.uint8)), torch.tensor([-1.0, 1.0])
     )
+
+
+def test_offline_means_no_network_for_torchvision_sets(tmp_path, monkeypatch):
+    import socket
+
+    attempts = []
+    real_connect = socket.socket.connect
+
+    def record(self, address):
+        attempts.append(address)
+        raise OSError("network is off in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", record)
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    with pytest.raises(ZooError) as err:
+        load_dataset("fashion-mnist")  # download=True, as training and zoo eval ask
+    assert attempts == [] and "\n" not in str(err.value) and "ZOO_DATA" in str(err.value)
+    monkeypatch.setattr(socket.socket, "connect", real_connect)
+
+
+def test_a_folder_of_images_too_large_once_decoded_is_refused_before_decoding(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "bomb"
+    folder.mkdir()
+    Image.new("L", (7000, 7000)).save(folder / "000.png")  # 49 megapixels in about 50 KB
+    for i in range(1, 60):
+        (folder / f"{i:03d}.png").write_bytes((folder / "000.png").read_bytes())
+    with pytest.raises(UsageError, match=r"take 2\.7 GiB decoded, over zoo's limit of 2 GiB"):
+        load_dataset(f"folder:{folder}")
+
+
+def test_an_unreadable_first_image_is_one_clear_line(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"")
+    with pytest.raises(UsageError, match=r"cannot read image .*a\.png"):
+        load_dataset(f"folder:{folder}")

@@ -84,3 +84,60 @@ def test_nproc_inside_torchrun_is_refused(zoo, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     r = zoo("train", "gan", "--nproc", "2")
     assert r.code == 2 and "--nproc inside torchrun: drop --nproc" in r.err
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **extra}
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        if name not in extra:
+            env.pop(name, None)
+    return env
+
+
+def test_sigterm_to_nproc_saves_and_exits_143_without_a_traceback(tmp_path):
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    args = ["train", "gan", *COMMON, *TINY["gan"], "--steps", "100000", "--out", str(run)]
+    child = subprocess.Popen([sys.executable, "-m", "zoo", *args, "--nproc", "2"],
+                             env=_clean_env(), stderr=subprocess.PIPE, text=True)  # fmt: skip
+    metrics = run / "metrics.jsonl"
+    end = time.monotonic() + 120
+    while not (metrics.exists() and metrics.stat().st_size > 0):
+        assert time.monotonic() < end and child.poll() is None, "training did not start"
+        time.sleep(0.1)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 143, err[-2000:]
+    assert "Traceback" not in err
+    assert list((run / "checkpoints").glob("step-*")), "no checkpoint was saved"
+
+
+def test_resuming_on_a_count_that_does_not_divide_the_batch_advises_the_count(tmp_path):
+    run = tmp_path / "run"
+    z.train("gan", data="digits", out=run, steps=1, batch_size=8, progress=False,
+            overrides={"g_hidden": [16], "d_hidden": [16], "nz": 4})  # fmt: skip
+    env = _clean_env(WORLD_SIZE="3", RANK="0")
+    command = [sys.executable, "-m", "zoo", "train", "gan", "--out", str(run), "--resume",
+               "--steps", "2"]  # fmt: skip
+    r = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "resume it with a process count that divides it (1, 2, 4, 8)" in r.stderr
+
+
+def test_stale_rank_variables_fail_fast_with_what_to_do(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = _clean_env(WORLD_SIZE="2", RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=port,
+                     ZOO_RENDEZVOUS_TIMEOUT="3")  # fmt: skip
+    r = subprocess.run([sys.executable, "-m", "zoo", "train", "gan", *COMMON, *TINY["gan"],
+                        "--steps", "1", "--out", str(tmp_path / "r")],
+                       env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    assert "could not meet the other processes" in r.stderr
+    assert "unset RANK/WORLD_SIZE/MASTER_ADDR to train in one process" in r.stderr
+    assert "is waiting for the others" in r.stderr

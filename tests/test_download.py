@@ -37,12 +37,15 @@ class Plan:
     cut: int = 27_392  # where "drop" and "stall" stop sending
     location: str = ""  # for "redirect"
     delay: float = 0.0  # seconds between 4 KiB chunks ("trickle")
+    etag: bool = True  # send a strong ETag (the body's hash) and honour If-Range
 
 
 class Server:
     def __init__(self) -> None:
         self.plans: dict[str, Plan] = {}
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
+        self.if_range: list[str | None] = []
+        self.auth: list[str | None] = []  # Authorization headers, one per request
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -53,7 +56,9 @@ class Server:
 
             def do_GET(self) -> None:
                 server.requests.append((self.path, self.headers.get("Range")))
-                plan = server.plans.get(self.path)
+                server.if_range.append(self.headers.get("If-Range"))
+                server.auth.append(self.headers.get("Authorization"))
+                plan = server.plans.get(self.path.split("?")[0])
                 if plan is None:
                     self.send_error(404, "Not Found")
                     return
@@ -67,14 +72,33 @@ class Server:
                 if mode == "error500":
                     self.send_error(500, "Internal Server Error")
                     return
+                if mode == "416":
+                    self.send_error(416, "Range Not Satisfiable")
+                    return
+                if mode == "endless":  # a body that never ends, and no length
+                    self.send_response(200)
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.close_connection = True
+                    try:
+                        for _ in range(2000):  # 128 MB at most
+                            self.wfile.write(bytes(65536))
+                    except OSError:
+                        pass
+                    return
                 body, start = plan.body, 0
+                etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
                 wanted = self.headers.get("Range")
-                if wanted and mode != "norange":
+                fresh = not plan.etag or self.headers.get("If-Range") in (None, etag)
+                if wanted and mode != "norange" and fresh:
                     start = int(wanted.removeprefix("bytes=").rstrip("-"))
                     self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                    shown = 0 if mode == "badrange" else start
+                    self.send_header("Content-Range", f"bytes {shown}-{len(body) - 1}/{len(body)}")
                 else:
                     self.send_response(200)
+                if plan.etag:
+                    self.send_header("ETag", etag)
                 self.send_header("Content-Length", str(len(body) - start))
                 self.end_headers()
                 rest = body[start:]
@@ -118,7 +142,7 @@ def get(url: str, dest: Path, sha: str | None = SHA, size: int | None = len(PAYL
 def test_downloads_and_verifies(server, tmp_path):
     path = get(server.serve("/w.safetensors"), tmp_path / "w.safetensors")
     assert path.read_bytes() == PAYLOAD
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors", "w.safetensors.lock"]
+    assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]  # no lock left behind
 
 
 def test_dropped_connection_resumes_with_range(server, tmp_path, capsys):
@@ -174,7 +198,7 @@ def test_size_from_content_length_must_match_the_catalogue(server, tmp_path):
     url = server.serve("/w.safetensors", body=PAYLOAD[:1000])
     with pytest.raises(DownloadError, match="offers 1,000 bytes but the catalogue records 54,784"):
         get(url, tmp_path / "w.safetensors")
-    assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors.lock"]
+    assert list(tmp_path.iterdir()) == []  # neither the partial file nor a lock is kept
 
 
 def test_redirects_are_followed_within_the_scheme_only(server, tmp_path):
@@ -314,3 +338,136 @@ def test_parallel_processes_download_once(server, tmp_path):
         assert child.wait(60) == 0, child.stderr.read().decode()
     assert dest.read_bytes() == PAYLOAD
     assert server.requests == [("/w.safetensors", None)]
+
+
+# Hardening, round 2: shared caches, unbounded bodies, spliced resumes, refreshes, leftovers
+
+
+def test_a_symlink_planted_at_the_partial_file_is_never_followed(server, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    dest = tmp_path / "w.safetensors"
+    (tmp_path / "w.safetensors.part").symlink_to(victim)
+    assert get(server.serve("/w.safetensors"), dest).read_bytes() == PAYLOAD
+    assert victim.read_text() == "precious"
+    assert not dest.is_symlink() and dest.is_file()
+
+
+def test_a_symlink_planted_at_the_lock_never_truncates_its_target(server, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "w.safetensors.lock").symlink_to(victim)
+    with pytest.raises(DownloadError, match="cannot write"):
+        get(server.serve("/w.safetensors"), tmp_path / "w.safetensors")
+    assert victim.read_text() == "precious"
+
+
+def test_a_symlinked_url_stamp_is_replaced_not_written_through(server, monkeypatch, tmp_path):
+    from zoo.sources import resolve
+
+    body = _safetensors_bytes()
+    url = server.serve("/m.safetensors", body=body)
+    first = resolve(url).path
+    stamp = first.with_name(first.name + ".sha256")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    stamp.unlink()
+    stamp.symlink_to(victim)
+    assert resolve(url).path.read_bytes() == body
+    assert victim.read_text() == "precious" and not stamp.is_symlink()
+
+
+def test_a_body_that_never_ends_stops_at_the_known_size(server, tmp_path):
+    url = server.serve("/w.safetensors", modes=["endless"] * 2)
+    with pytest.raises(DownloadError, match="sent more than the 54,784 bytes"):
+        get(url, tmp_path / "w.safetensors")
+    assert list(tmp_path.iterdir()) == []
+    small = DownloadOptions(timeout=2, retries=0, deadline=30, max_bytes=100_000)
+    with pytest.raises(DownloadError, match="sent more than the 100,000 bytes"):
+        fetch(url, tmp_path / "u", sha256=None, size=None, label="t", options=small)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_resume_at_another_offset_is_never_spliced(server, tmp_path):
+    url = server.serve("/w.safetensors", modes=["drop", "badrange"])
+    assert get(url, tmp_path / "w.safetensors").read_bytes() == PAYLOAD
+    assert server.requests[-1] == ("/w.safetensors", None)  # started over
+
+
+def test_a_file_that_changed_on_the_server_is_not_spliced_into_a_url_source(server, tmp_path):
+    url = server.serve("/m.safetensors", body=_safetensors_bytes(), modes=["drop"], cut=200)
+    with pytest.raises(DownloadError):
+        fetch(url, tmp_path / "m", sha256=None, size=None, label="t", options=NO_RETRY)
+    server.plans["/m.safetensors"].body = _safetensors_bytes(2.0)  # a new version
+    got = fetch(url, tmp_path / "m", sha256=None, size=None, label="t", options=NO_RETRY)
+    assert got.read_bytes() == _safetensors_bytes(2.0)
+    assert server.if_range[-1] is not None  # the first response's ETag was sent
+
+
+def test_a_url_source_that_does_not_load_is_never_stamped(server):
+    from zoo.sources import resolve
+
+    url = server.serve("/m.safetensors", body=b"<html>sign in</html>")
+    with pytest.raises(DownloadError, match="is not a safetensors file"):
+        resolve(url)
+    assert not list((Path("cache") / "weights" / "urls").rglob("*.sha256"))
+
+
+def test_a_416_discards_the_partial_file(server, tmp_path, capsys):
+    url = server.serve("/w.safetensors", modes=["drop", "416"])
+    assert get(url, tmp_path / "w.safetensors").read_bytes() == PAYLOAD
+    assert "refused to resume (HTTP 416); starting over" in capsys.readouterr().err
+    assert server.requests[-1] == ("/w.safetensors", None)
+
+
+def test_force_keeps_the_verified_copy_until_a_new_one_is_verified(server, zoo):
+    url = server.serve("/w.safetensors")
+    entry = _entry(url)
+    cached = pretrained(entry).path
+    server.plans["/w.safetensors"].body = bytes(len(PAYLOAD))  # the server now serves junk
+    with pytest.raises(DownloadError, match="not the expected file"):
+        pretrained(entry, force=True)
+    assert cached.read_bytes() == PAYLOAD
+    server.plans["/w.safetensors"].body = PAYLOAD
+    assert pretrained(entry, force=True).origin.startswith("pretrained toy-mnist weights downl")
+
+
+def test_credentials_in_urls_are_used_once_and_never_printed(server, tmp_path, capsys):
+    url = server.serve("/w.safetensors", modes=["drop"]).replace("://", "://alice:s3cret@")
+    get(url + "?X-Token=abc", tmp_path / "w.safetensors")
+    assert server.auth[0] == "Basic " + __import__("base64").b64encode(b"alice:s3cret").decode()
+    err = capsys.readouterr().err
+    server.serve("/missing-too")
+    with pytest.raises(DownloadError) as exc:
+        get(server.base.replace("://", "://alice:s3cret@") + "/gone?sig=abc", tmp_path / "x")
+    assert "s3cret" not in str(exc.value) + err and "sig=abc" not in str(exc.value)
+    assert "alice:***@" in str(exc.value)
+
+
+@pytest.mark.parametrize("value", ["0", "nan", "inf", "-1", "soon"])
+def test_bad_download_settings_are_one_line(value, monkeypatch, zoo):
+    monkeypatch.setenv("ZOO_DOWNLOAD_TIMEOUT", value)
+    r = zoo("download", "dcgan-mnist")
+    assert r.code == 2 and "ZOO_DOWNLOAD_TIMEOUT" in r.err and len(r.err.splitlines()) == 1
+
+
+def test_an_unknown_host_fails_at_once_without_advising_a_resume(tmp_path):
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="cannot resolve the host") as exc:
+        get("http://no-such-host.invalid/w.safetensors", tmp_path / "w")
+    assert time.monotonic() - start < 10 and "resume" not in str(exc.value)
+
+
+def test_download_from_a_device_is_not_a_missing_file(zoo):
+    r = zoo("download", "dcgan-mnist", "--from", "/dev/zero")
+    assert r.code == 2 and "is not a regular file" in r.err
+
+
+NO_RETRY = DownloadOptions(timeout=2.0, retries=0, deadline=30.0, backoff=0.05)
+
+
+def _safetensors_bytes(value: float = 1.0) -> bytes:
+    import numpy as np
+    from safetensors.numpy import save
+
+    return save({"w": np.full((64,), value, np.float32)})

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -13,7 +16,7 @@ import torch
 import zoo.api as api
 from zoo.errors import UsageError, ZooError
 from zoo.plugins.gan import GAN
-from zoo.training import Terminated, read_metrics, run_lock
+from zoo.training import Terminated, claim_run_dir, read_metrics, run_lock
 
 TINY = {"g_hidden": [16], "d_hidden": [16], "nz": 4, "sample_every": 100}
 
@@ -81,7 +84,9 @@ def test_resume_cuts_the_log_back_to_its_checkpoint_and_skips_a_torn_line(tmp_pa
 def test_stale_temporaries_are_cleaned_on_the_next_run(tmp_path):
     run = tmp_path / "run"
     train(run, 4)
-    stale = run / "checkpoints" / ".step-00000030.x1y2.tmp"
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a process killed while writing: dead, on this host
+    stale = run / "checkpoints" / f".step-00000030.{socket.gethostname()}-{child.pid}.x1y2.tmp"
     stale.mkdir()
     (stale / "model.safetensors").write_bytes(b"half")
     train(run, 6, resume=True)
@@ -122,6 +127,7 @@ def test_resume_refuses_what_it_would_ignore(tmp_path):
 
 def test_one_training_process_per_run_directory(tmp_path):
     run = tmp_path / "run"
+    claim_run_dir(run)
     with run_lock(run), pytest.raises(ZooError, match=rf"another process \(pid {os.getpid()}\)"):
         train(run, 2)
 
@@ -211,3 +217,53 @@ def test_a_write_killed_outright_is_swept_by_the_next_one(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_resume_accepts_the_runs_own_settings_repeated(tmp_path):
+    run = tmp_path / "run"
+    train(run, 4)
+    same = {**TINY, "log_every": 2, "checkpoint_every": 4}
+    result = api.train("gan", data="digits", out=run, steps=6, overrides=same, resume=True,
+                       progress=False)  # fmt: skip
+    assert result.step == 6
+
+
+def test_hand_edits_to_config_json_are_kept_aside_and_said(tmp_path, capsys):
+    run = tmp_path / "run"
+    train(run, 4)
+    config = json.loads((run / "config.json").read_text())
+    config["config"]["lr"] = 0.5
+    (run / "config.json").write_text(json.dumps(config))
+    train(run, 6, resume=True)
+    assert "config.json was edited by hand" in capsys.readouterr().err
+    assert json.loads((run / "config.edited.json").read_text())["config"]["lr"] == 0.5
+    assert json.loads((run / "config.json").read_text())["config"]["lr"] != 0.5
+
+
+def _rewrite_checkpoint(run, change):
+    from safetensors.torch import load_file, save_file
+
+    from zoo.runs import latest_checkpoint
+
+    path = latest_checkpoint(run) / "model.safetensors"
+    from zoo.checkpoint import read_info
+
+    _, meta = read_info(path)
+    info = json.loads(meta["zoo.info"])
+    change(info["train"])
+    save_file(load_file(str(path)), str(path), {**meta, "zoo.info": json.dumps(info)})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t["settings"].update(batch_size=0), "batch_size.*must be >= 1"),
+        (lambda t: t.pop("seed"), "records no valid seed: it was not written by zoo train"),
+    ],
+)
+def test_a_checkpoints_bad_training_record_is_one_clear_line(tmp_path, change, message):
+    run = tmp_path / "run"
+    train(run, 4)
+    _rewrite_checkpoint(run, change)
+    with pytest.raises(UsageError, match=message):
+        train(run, 6, resume=True)

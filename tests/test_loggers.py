@@ -78,3 +78,71 @@ def test_an_unknown_logger_is_refused_before_anything_is_written(tmp_path, monke
     with pytest.raises(UsageError, match="unknown logger 'wandb'; loggers: csv, tensorboard"):
         train(tmp_path / "run", 2, ["wandb"])
     assert not (tmp_path / "run").exists()
+
+
+class Failing(Recorder):
+    """A logger that fails the way plugins do: ``FAULTS`` maps a method to what it raises."""
+
+    FAULTS: dict[str, BaseException] = {}
+
+    def __init__(self, run_dir: Path, config: dict, start_step: int):
+        if "init" in self.FAULTS:
+            raise self.FAULTS["init"]
+        super().__init__(run_dir, config, start_step)
+
+    def log(self, step, values):
+        if step >= 4 and "log" in self.FAULTS:
+            raise self.FAULTS["log"]
+        super().log(step, values)
+
+    def image(self, step, name, path):
+        if "image" in self.FAULTS:
+            raise self.FAULTS["image"]
+
+    def close(self):
+        if "close" in self.FAULTS:
+            raise self.FAULTS["close"]
+
+
+def _with_failing(monkeypatch, **faults: BaseException) -> None:
+    monkeypatch.setattr(Failing, "FAULTS", faults)
+    obj = plugin(LoggerSpec("flaky", "fails", f"{__name__}:Failing"))
+    record = PluginRecord("flaky", "flaky-dist", "0.3", __name__, False)
+    set_registry(build_registry(extra=[(obj, record)]))
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [{"log": SystemExit(0)}, {"log": RuntimeError("disk full")}, {"image": ValueError("x")}],
+)
+def test_a_failing_logger_is_named_once_disabled_and_training_goes_on(
+    tmp_path, monkeypatch, capsys, faults
+):
+    _with_failing(monkeypatch, **faults)
+    result = train(tmp_path / "run", 8, ["flaky"])
+    assert result.step == 8  # every step trained and checkpointed
+    err = capsys.readouterr().err
+    assert err.count("logger 'flaky' of plugin 'flaky' (flaky-dist 0.3) failed in") == 1
+    assert "it is disabled and training goes on" in err
+
+
+def test_a_failing_close_does_not_fail_a_finished_run(tmp_path, monkeypatch, capsys):
+    _with_failing(monkeypatch, close=OSError("gone"))
+    assert train(tmp_path / "run", 4, ["flaky"]).step == 4
+    assert "failed in close(): OSError: gone" in capsys.readouterr().err
+
+
+def test_strict_plugins_stop_the_run_with_a_plugin_error(tmp_path, monkeypatch):
+    from zoo.registry import PluginError
+
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
+    _with_failing(monkeypatch, log=RuntimeError("disk full"))
+    with pytest.raises(PluginError, match="failed in log\\(\\): RuntimeError: disk full"):
+        train(tmp_path / "run", 8, ["flaky"])
+
+
+def test_a_logger_failing_to_start_is_one_line_naming_its_plugin(tmp_path, monkeypatch, zoo):
+    _with_failing(monkeypatch, init=KeyError("api_key"))
+    r = zoo("train", "gan", "--data", "digits", "--steps", "2", "--log", "flaky", "--out", "r")
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1
+    assert "logger 'flaky' of plugin 'flaky' (flaky-dist 0.3) failed to start" in r.err

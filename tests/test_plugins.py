@@ -456,6 +456,14 @@ def test_slow_plugin_import_is_named(site: Path, monkeypatch, capsys) -> None:
     assert "loading plugin 'slow' (slow-dist 1.0) is taking a while" in capsys.readouterr().err
 
 
+def test_a_plugin_that_hangs_at_import_is_skipped_after_the_timeout(site: Path) -> None:
+    hangs = "import time\ntime.sleep(3600)\n" + GOOD
+    write_dist(site, "hang-dist", {"hang": "hang_plugin"}, {"hang_plugin": hangs})
+    result = zoo_cli(site, "list", ZOO_PLUGIN_TIMEOUT="1")
+    assert result.returncode == 0 and "dcgan-mnist" in result.stdout  # the built-ins work
+    assert "plugin 'hang' (hang-dist): loading still running after 1 s; skipped" in result.stderr
+
+
 def test_plugin_text_cannot_drive_the_terminal(site: Path) -> None:
     write_dist(site, "sly-dist", {"sly": "sly_plugin"}, {"sly_plugin": ESCAPES})
     result = zoo_cli(site, "list")
@@ -625,5 +633,36 @@ def test_a_plugin_adds_a_data_source(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         assert result.step == 2
         with pytest.raises(UsageError, match="bad data source 'noise': use --data noise:N"):
             load_dataset("noise")
+    finally:
+        set_registry(None)
+
+
+@pytest.mark.parametrize("name", ["offline", "help", "debug", "seed"])
+def test_a_sample_option_may_not_shadow_zoos_own(name):
+    from zoo import SampleOption
+    from zoo.registry import check_sample_options
+
+    spec = FamilySpec("shadow", "a family", "x:Y", sample_options=(SampleOption(name, "h"),))
+    with pytest.raises(UsageError, match=f"bad sample option name '{name}'"):
+        check_sample_options(spec)
+
+
+def float_source(source: str, **_: Any) -> Any:
+    """A data source that hands over float images in [0, 1000]."""
+    data = noise_source("noise:20")
+    data.train.images = data.train.images.float() * 4
+    return data
+
+
+def test_a_data_source_of_the_wrong_kind_names_its_plugin() -> None:
+    from zoo import DataSourceSpec, plugin
+    from zoo.data import load_dataset
+    from zoo.errors import ZooError
+
+    obj = plugin(DataSourceSpec("floaty", "float images", f"{__name__}:float_source"))
+    set_registry(build_registry(extra=[(obj, record("floaty"))]))
+    try:
+        with pytest.raises(ZooError, match=r"data source 'floaty' of plugin 'floaty' .*float32"):
+            load_dataset("floaty")
     finally:
         set_registry(None)

@@ -109,6 +109,9 @@ def test_sample_modes_shapes():
     recon = model.sample(SampleRequest(5, gen, inputs=inputs), run)
     assert recon.shape == (5, 1, 12, 12) and recon.min() >= -1 and recon.max() <= 1
     request = SampleRequest(5, gen, inputs=inputs, options={"interpolate": 6})
+    with pytest.raises(UsageError, match="5 images make no whole number of pairs"):
+        model.check_request(request)  # the fifth would be dropped without a word
+    request = SampleRequest(4, gen, inputs=inputs[:4], options={"interpolate": 6})
     model.check_request(request)
     lerp = model.sample(request, run)
     assert lerp.shape == (2 * 6, 1, 12, 12)  # pairs (0, 1) and (2, 3), 6 steps each

@@ -10,7 +10,9 @@ zoo.train("dcgan-mnist", out="runs/mine")          # the catalogue's recipe, fro
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +24,14 @@ from zoo import __version__, distributed
 from zoo.checkpoint import load_weights, read_info
 from zoo.data import load_dataset
 from zoo.errors import UsageError, ZooError
-from zoo.files import staging_dir
+from zoo.files import replace_dir, staging_dir, write_text
 from zoo.model import GenerativeModel, ModelInfo, SampleRequest, check_family_class
 from zoo.recipes import list_families as list_families  # re-exported: the Python API
 from zoo.recipes import list_models as list_models
 from zoo.recipes import recipe_settings, resolve
 from zoo.registry import PLUGIN_FAULTS, PluginError, get_registry
 from zoo.runtime import OnnxRunner, TorchRunner, resolve_device
-from zoo.settings import TrainSettings, merge
+from zoo.settings import TrainSettings, check_values, merge
 from zoo.sources import resolve as resolve_source
 from zoo.sources import runs_dir
 from zoo.specs import import_target
@@ -37,6 +39,7 @@ from zoo.training import (
     Trainer,
     TrainResult,
     check_run_dir,
+    claim_run_dir,
     clean_stale,
     non_finite,
     resolve_precision,
@@ -96,19 +99,35 @@ def _plan_resume(
     run = checkpoint.parent.parent
     if target not in (info.name, info.family, str(run)):
         raise UsageError(f"--resume: {run} trains {info.name or info.family}, not {target}")
-    run_seed, run_precision = info.train["seed"], info.train["precision"]
+    record = info.train
+    kinds = (("seed", int), ("precision", str), ("settings", dict))
+    missing = [key for key, kind in kinds if not isinstance(record.get(key), kind)]
+    if missing:
+        raise UsageError(
+            f"--resume: the checkpoint {checkpoint} records no valid {', '.join(missing)}: it "
+            "was not written by zoo train; start a new run with --out DIR"
+        )
+    check_values(record["settings"], TrainSettings, f"the checkpoint {checkpoint}")
+    run_seed, run_precision = record["seed"], record["precision"]
     if seed is not None and seed != run_seed:
         raise UsageError(f"--resume: {run} was started with --seed {run_seed}; drop --seed {seed}")
     if precision not in ("auto", run_precision):
         raise UsageError(f"--resume: {run} trains in {run_precision}; drop --precision {precision}")
-    changed = set(overrides) - {"steps", "epochs"}
-    if changed or data:
+    current = {**info.config, **record["settings"]}
+    changed = {  # repeating the run's own values changes nothing, so it is no reason to refuse
+        key
+        for key, value in overrides.items()
+        if key not in ("steps", "epochs") and not _same_value(current.get(key, _MISSING), value)
+    }
+    if changed or data not in (None, info.data):
         raise UsageError(
             f"--resume continues {run} with its own settings; only --steps/--epochs may change "
             f"(got {', '.join(sorted(changed)) or '--data'}); for other settings start a new run "
             "with --out DIR"
         )
-    settings = TrainSettings(**merge(info.train["settings"], overrides, "--set", TrainSettings))
+    overrides = {k: v for k, v in overrides.items() if k in ("steps", "epochs")}
+    _keep_hand_edits(run, info)
+    settings = TrainSettings(**merge(record["settings"], overrides, "--set", TrainSettings))
     if settings.epochs <= 0 and settings.steps <= info.step:
         raise UsageError(
             f"--resume: {run} is already at step {info.step}; pass --steps above {info.step} "
@@ -123,6 +142,43 @@ def _plan_resume(
         info.train["seed"],
         info.train["precision"],
     )
+
+
+_MISSING = object()
+
+
+def _same_value(current: Any, given: Any) -> bool:
+    if isinstance(current, list | tuple) and isinstance(given, list | tuple):
+        return list(current) == list(given)
+    widened = isinstance(current, float) and type(given) is int  # --set lr=1 for 1.0
+    return (type(current) is type(given) or widened) and current == given
+
+
+def _keep_hand_edits(run: Path, info: ModelInfo) -> None:
+    """A run's settings live in its checkpoint, and config.json is rewritten from them: an
+    edited config.json is kept aside and said, never silently ignored and overwritten."""
+    config = run / "config.json"
+    if not config.is_file():
+        return
+    try:
+        written = json.loads(config.read_text(encoding="utf-8"))
+        keys = ("family", "name", "data", "config")
+        edited = any(written.get(k) != getattr(info, k) for k in keys)
+        runs = ({k: v for k, v in t["settings"].items() if k not in ("steps", "epochs")}
+                for t in (written["train"], info.train))  # fmt: skip
+        edited = edited or next(runs) != next(runs)
+        edited = edited or written["train"].get("seed") != info.train.get("seed")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        edited = True
+    if edited:
+        kept = config.with_name("config.edited.json")
+        os.replace(config, kept)
+        print(
+            f"zoo: {config} was edited by hand; a run's settings live in its checkpoint, so the "
+            f"edits have no effect (kept as {kept.name}); to change settings, start a new run "
+            "with --set KEY=VALUE",
+            file=sys.stderr,
+        )
 
 
 def train(
@@ -176,7 +232,7 @@ def train(
         new_seed = 0 if seed is None else seed
         plan = _plan_new(target, data, overrides, new_seed, resolve_precision(precision, dev))
     s = plan.settings
-    distributed.shard_size(s.batch_size, world)
+    distributed.shard_size(s.batch_size, world, resumed=checkpoint is not None)
     dataset = load_dataset(plan.data, image_size=s.image_size, channels=s.channels)
     info = ModelInfo(
         family=plan.family,
@@ -192,6 +248,8 @@ def train(
     model = build(info)
     distributed.init(world, dev)
     try:
+        if world.main:
+            claim_run_dir(run_dir)
         with run_lock(run_dir) if world.main else contextlib.nullcontext():
             if world.main and check_run_dir(run_dir, resume) != checkpoint:
                 raise ZooError(f"{run_dir} changed while zoo prepared to train it; run again")
@@ -314,18 +372,24 @@ def load(source: str | Path, device: str = "cpu") -> Loaded:
 
 
 def onnx_files(loaded: Loaded) -> dict[str, Path]:
-    """The model's graphs as ONNX files: given, or exported once and cached (inside the
-    checkpoint for runs, under the cache keyed by the weights' sha256 for files)."""
-    from zoo.onnx_files import cached_export, export_target, graph_files
+    """The model's graphs as ONNX files: given, or exported once and cached (keyed by the
+    weights' sha256, inside the checkpoint for runs; `zoo.onnx_files.ExportSlot`)."""
+    from zoo.onnx_files import MANIFEST, ExportSlot, graph_files
 
     if loaded.path.suffix == ".onnx":
         return graph_files(loaded.path)
-    target = export_target(loaded.path)  # hashes the weights once
-    cached = cached_export(target)
+    slot = ExportSlot.of(loaded.path)  # hashes the weights once
+    cached = slot.cached()
     if cached is None:
-        export_model(loaded, "onnx", target)
-        cached = cached_export(target)
-        assert cached is not None
+        with staging_dir(slot.folder) as stage:
+            made = stage / slot.folder.name
+            made.mkdir()
+            files = export_model(loaded, "onnx", made / slot.target.name)
+            write_text(made / MANIFEST, slot.manifest(files))
+            replace_dir(made, slot.folder)  # the set appears (or is replaced) whole
+        cached = slot.cached()
+        if cached is None:
+            raise ZooError(f"the export cached in {slot.folder} changed while zoo wrote it")
     return graph_files(cached)
 
 

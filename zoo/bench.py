@@ -349,12 +349,13 @@ def run(
 
 
 def reference_ratio(
-    reference: Path, device: torch.device, rounds: int = 3, steps: int = 60
+    reference: str, device: torch.device, rounds: int = 3, steps: int = 60
 ) -> dict[str, Any]:
     """zoo's DCGAN train step against a plain PyTorch loop of the same networks.
 
-    ``reference`` is a script such as shared/reference/seed_dcgan.py: it trains the tutorials'
-    32x32 DCGAN (ngf = ndf = 64, batch 64, Adam) and prints JSON with ``train_img_per_s``.
+    ``reference`` is ``zoo.plain_dcgan`` (run as a module) or a script like it: it trains the
+    tutorials' 32x32 DCGAN (ngf = ndf = 64, batch 64, Adam) and prints JSON with
+    ``train_img_per_s``.
     zoo's side is the dcgan-mnist recipe without its EMA (the same networks at the same
     size: its padded layout), in each memory format. The runs alternate, ``rounds`` times,
     so that both see the same machine; the ratio is of the medians.
@@ -367,7 +368,8 @@ def reference_ratio(
         for fmt in layouts:
             over = {"ema_decay": 0.0, "memory_format": fmt}
             zoo_rates[fmt].append(bench_train("dcgan-mnist", device, steps, over).images_per_s)
-        cmd = [sys.executable, str(reference), "--steps", str(steps + 10), "--threads", threads]
+        script = ["-m", reference] if reference == "zoo.plain_dcgan" else [reference]
+        cmd = [sys.executable, *script, "--steps", str(steps + 10), "--threads", threads]
         out = subprocess.run(
             [*cmd, "--device", device.type], capture_output=True, text=True, check=True
         ).stdout

@@ -127,16 +127,21 @@ def bundled(name: str, **_: Any) -> Dataset:
 
 
 def torchvision_set(name: str, *, download: bool = True, **_: Any) -> Dataset:
-    """A torchvision data set, downloaded into $ZOO_DATA when online."""
+    """A torchvision data set, downloaded into $ZOO_DATA when online (never with ZOO_OFFLINE,
+    whoever asks: training, `zoo eval`'s reference data, a classifier's)."""
     import torchvision.datasets as tvd
+
+    from zoo.download import offline
 
     root = data_root()
     cls = getattr(tvd, TORCHVISION_SETS[name])
+    download = download and not offline()
     try:
         parts = [cls(str(root), train=flag, download=download) for flag in (True, False)]
     except (RuntimeError, OSError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ZooError(
-            f"cannot load {name} from {root} ({exc}); when offline, put the "
+            f"cannot load {name} from {root} ({reason}); when offline, put the "
             f"{TORCHVISION_SETS[name]} files under {root}/{TORCHVISION_SETS[name]} "
             "(set ZOO_DATA to choose the folder) or use --data folder:PATH"
         ) from None
@@ -155,29 +160,53 @@ def list_images(path: Path) -> list[Path]:
 
 
 MAX_PIXELS = 50_000_000  # inputs are resized to a model's few dozen pixels anyway
+MAX_DATA_BYTES = 2 << 30  # what a folder's decoded images may take in memory, all together
+
+
+def image_header(path: Path) -> tuple[int, int, str]:
+    """Width, height and mode from an image's header, without decoding its pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as file:
+            size, mode = file.size, file.mode
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise UsageError(f"cannot read image {path}: {exc}") from None
+    if size[0] * size[1] > MAX_PIXELS:
+        raise UsageError(
+            f"{path} is {size[0]}x{size[1]} pixels, over zoo's limit of "
+            f"{MAX_PIXELS // 10**6} megapixels for an input image; shrink it first"
+        )
+    return size[0], size[1], mode
 
 
 def read_images(paths: list[Path], channels: int = 0, size: int = 0) -> np.ndarray:
     """Decode images to one uint8 (N, C, H, W) array.
 
     ``channels`` 0 picks grey unless the first image has colour; ``size`` > 0 centre-crops
-    each image to a square and resizes it, otherwise all images must share one size.
+    each image to a square and resizes it, otherwise all images must share one size. Every
+    header is read first, so a folder whose images would take more than MAX_DATA_BYTES once
+    decoded is refused before a pixel is decoded.
     """
     from PIL import Image, UnidentifiedImageError
 
+    headers = [image_header(p) for p in paths]
     if not channels:
-        with Image.open(paths[0]) as first:
-            channels = 1 if first.mode in ("1", "L", "LA", "I", "I;16", "P") else 3
+        channels = 1 if headers[0][2] in ("1", "L", "LA", "I", "I;16", "P") else 3
+    kept = sum((size * size if size else w * h) * channels for w, h, _ in headers)
+    if kept > MAX_DATA_BYTES:
+        raise UsageError(
+            f"the {len(paths):,} images under {paths[0].parent} take {kept / 2**30:.1f} GiB "
+            f"decoded, over zoo's limit of {MAX_DATA_BYTES / 2**30:.0f} GiB; resize them "
+            "(--set image_size=N) or use fewer"
+        )
     mode = "L" if channels == 1 else "RGB"
     arrays = []
     for p in paths:
         try:
             with Image.open(p) as file:
-                if file.width * file.height > MAX_PIXELS:  # from the header, before decoding
-                    raise UsageError(
-                        f"{p} is {file.width}x{file.height} pixels, over zoo's limit of "
-                        f"{MAX_PIXELS // 10**6} megapixels for an input image; shrink it first"
-                    )
+                if size:  # JPEG decodes at a fraction of its size when that is enough
+                    file.draft(mode, (size, size))
                 im = file.convert(mode)
                 if size:
                     side = min(im.size)
@@ -185,7 +214,7 @@ def read_images(paths: list[Path], channels: int = 0, size: int = 0) -> np.ndarr
                     im = im.crop((left, top, left + side, top + side))
                     im = im.resize((size, size), Image.Resampling.LANCZOS)
                 arrays.append(np.asarray(im))
-        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
             raise UsageError(f"cannot read image {p}: {exc}") from None
     shapes = sorted({a.shape[:2] for a in arrays})
     if len(shapes) > 1:
@@ -287,10 +316,16 @@ def load_dataset(
     name, resized and converted as asked."""
     from zoo.registry import get_registry
 
-    _, load = get_registry().data_source(source)
+    registry = get_registry()
+    spec, load = registry.data_source(source)
     ds = load(source, size=image_size, channels=channels, download=download)
+    record = registry.plugin_of("data source", spec.name)
+    who = f"data source {source!r} of {record.origin() if record else 'an unknown plugin'}"
     if not isinstance(ds, Dataset):
-        raise ZooError(f"data source {source!r} returned {type(ds).__name__}, not a Dataset")
+        raise ZooError(f"{who} returned {type(ds).__name__}, not a Dataset")
+    for part in (ds.train, ds.test, ds.train_b, ds.test_b):
+        if part is not None:
+            _check_images(part, who)
     if len(ds.train) == 0:
         raise UsageError(f"data source {source!r} has no training images")
     train_b, test_b = (
@@ -304,6 +339,21 @@ def load_dataset(
         train_b,
         test_b,
     )
+
+
+def _check_images(part: ImageSet, who: str) -> None:
+    """What a data source hands over: uint8 NCHW images (whose values cannot leave [0, 255])
+    and one int64 label per image, or none."""
+    images, labels = part.images, part.labels
+    if not (torch.is_tensor(images) and images.dtype == torch.uint8 and images.dim() == 4):
+        kind = f"{images.dtype} {tuple(images.shape)}" if torch.is_tensor(images) else type(images)
+        raise ZooError(f"{who} returned images of {kind}; a data source gives uint8 (N, C, H, W)")
+    if not 1 <= images.shape[1] <= 4:
+        raise ZooError(f"{who} returned images of {images.shape[1]} channels; give 1 to 4")
+    if labels is not None and not (
+        torch.is_tensor(labels) and labels.dtype == torch.int64 and labels.shape == images.shape[:1]
+    ):
+        raise ZooError(f"{who} returned labels that are not one int64 per image")
 
 
 class Batches:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -75,7 +76,57 @@ def init(world: World, device: torch.device) -> None:
             "WORLD_SIZE > 1 without MASTER_ADDR: launch with torchrun (or zoo train --nproc N)"
         )
     backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend, rank=world.rank, world_size=world.size)
+    store = _rendezvous(world)
+    dist.init_process_group(backend, store=store, rank=world.rank, world_size=world.size)
+
+
+def _rendezvous(world: World) -> Any:
+    """The ranks' meeting point, waited for at most ZOO_RENDEZVOUS_TIMEOUT seconds (300) and
+    said on stderr while waiting: RANK/WORLD_SIZE left in the environment by an earlier job
+    would otherwise make a plain `zoo train` wait silently for torch's 30 minutes."""
+    import sys
+    import threading
+    from datetime import timedelta
+
+    from zoo.errors import ZooError
+
+    text = os.environ.get("ZOO_RENDEZVOUS_TIMEOUT", "300")
+    try:
+        limit = float(text)
+    except ValueError:
+        limit = float("nan")
+    if not 0 < limit < float("inf"):
+        raise UsageError(f"ZOO_RENDEZVOUS_TIMEOUT={text!r}: use a positive number of seconds")
+    host, port = os.environ["MASTER_ADDR"], int(os.environ.get("MASTER_PORT", "29500"))
+    where = f"{host}:{port}"
+    note = threading.Timer(
+        min(5.0, limit / 2),
+        lambda: print(
+            f"zoo: rank {world.rank} of {world.size} is waiting for the others at {where} "
+            "(RANK and WORLD_SIZE are set; unset them to train in one process)",
+            file=sys.stderr,
+            flush=True,
+        ),
+    )
+    note.daemon = True
+    note.start()
+    # under torchrun or launch_local the launcher hosts the store, which outlives every rank
+    hosted = (
+        os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True" or "ZOO_STORE_HOSTED" in os.environ
+    )
+    try:
+        return dist.TCPStore(
+            host, port, world.size, world.rank == 0 and not hosted, timedelta(seconds=limit),
+            wait_for_workers=True,
+        )  # fmt: skip
+    except (RuntimeError, OSError) as exc:
+        raise ZooError(
+            f"rank {world.rank} of {world.size} could not meet the other processes at {where} "
+            f"within {limit:g} s ({str(exc).splitlines()[0][:120]}); start every rank, or unset "
+            "RANK/WORLD_SIZE/MASTER_ADDR to train in one process"
+        ) from None
+    finally:
+        note.cancel()
 
 
 def leave(world: World) -> None:
@@ -83,14 +134,81 @@ def leave(world: World) -> None:
         dist.destroy_process_group()
 
 
-def shard_size(batch_size: int, world: World) -> int:
-    """Images per rank in each batch; a batch must split evenly."""
+def shard_size(batch_size: int, world: World, resumed: bool = False) -> int:
+    """Images per rank in each batch; a batch must split evenly. A resumed run keeps its
+    batch size, so then the advice is about the number of processes."""
     if batch_size % world.size:
+        counts = [n for n in range(1, min(batch_size, 64) + 1) if batch_size % n == 0]
+        fix = (
+            f"resume it with a process count that divides it ({', '.join(map(str, counts[:8]))})"
+            if resumed
+            else f"use a multiple of {world.size}"
+        )
         raise UsageError(
-            f"batch_size {batch_size} does not split over {world.size} processes; "
-            f"use a multiple of {world.size}"
+            f"batch_size {batch_size} does not split over {world.size} processes; {fix}"
         )
     return batch_size // world.size
+
+
+def launch_local(nproc: int, args: list[str]) -> int:
+    """Run ``python -m zoo ARGS`` as ``nproc`` ranks on this machine (what torchrun
+    --standalone does, without its tracebacks) and return their exit code.
+
+    The ranks run in a process group of their own, so Ctrl-C at a terminal reaches this
+    process alone, which passes it (and SIGTERM) to every rank once: each finishes its step,
+    rank 0 saves the checkpoint, and the code is 130 or 143 as for one process. A rank that
+    fails stops the others."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from datetime import timedelta
+
+    with socket.socket() as probe:  # a free loopback port for the ranks' rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # hosted here, as torchrun's agent hosts it: the ranks may then exit in any order
+    store = dist.TCPStore(
+        "127.0.0.1", port, nproc, True, timedelta(minutes=30), wait_for_workers=False
+    )
+    env = {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "WORLD_SIZE": str(nproc),
+        "LOCAL_WORLD_SIZE": str(nproc),
+        "ZOO_STORE_HOSTED": "1",
+    }
+    ranks = [
+        subprocess.Popen(
+            [sys.executable, "-m", "zoo", *args],
+            env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+            process_group=0,
+        )
+        for r in range(nproc)
+    ]
+
+    def forward(signum: int, frame: object) -> None:
+        for rank in ranks:
+            if rank.poll() is None:
+                rank.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while any(rank.poll() is None for rank in ranks):
+            if any(rank.returncode not in (None, 0) for rank in ranks):
+                for rank in ranks:  # one rank failed: the others would wait for it forever
+                    if rank.poll() is None:
+                        rank.terminate()
+            time.sleep(0.1)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    del store
+    codes = [rank.returncode for rank in ranks]
+    stopped = [c for c in codes if c in (130, 143)]
+    return stopped[0] if stopped else next((c for c in codes if c), 0)
 
 
 class Noise:

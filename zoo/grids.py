@@ -29,7 +29,7 @@ def check_size(path: Path, n: int) -> None:
     limit = {".png": MAX_GRID, ".npz": MAX_NPZ}.get(suffix)
     if limit is not None and n > limit:
         raise UsageError(
-            f"-n {n:,} is too many for one {suffix} (at most {limit:,}); write a .npy file, "
+            f"{n:,} images are too many for one {suffix} (at most {limit:,}); write a .npy file, "
             "which is streamed to disk"
         )
 

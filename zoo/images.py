@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import torch
 from zoo.data import (
     IMAGE_SUFFIXES,
     convert_channels,
+    image_header,
     list_images,
     read_images,
     resize,
@@ -56,8 +58,10 @@ def save_samples(
     save_arrays(path, to_uint8(images).numpy(), nrow, None if labels is None else labels.numpy())
 
 
-def load_inputs(paths: list[Path], channels: int, size: int) -> torch.Tensor:
-    """Images from files or folders, as floats in [-1, 1] at the model's size and channels."""
+def load_inputs(paths: list[Path], channels: int, size: int, trained_on: str = "") -> torch.Tensor:
+    """Images from files or folders, as floats in [-1, 1] at the model's size and channels.
+    Inputs under half the model's size are stretched to it: said on stderr, since such an
+    image (a raw 8x8 digit for a model of framed 28x28 ones) looks unlike what it learned."""
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
@@ -71,5 +75,14 @@ def load_inputs(paths: list[Path], channels: int, size: int) -> torch.Tensor:
             files.append(p)
         else:
             raise UsageError(f"input {p} does not exist")
+    small = [f for f in files if min(image_header(f)[:2]) * 2 < size]
+    if small:
+        names = ", ".join(f.name for f in small[:3]) + (", ..." if len(small) > 3 else "")
+        print(
+            f"zoo: warning: {len(small)} input(s) ({names}) are under half the model's "
+            f"{size}x{size} and are stretched to it; the model learned from "
+            f"{trained_on or 'its own data'}, so prepare inputs like those",
+            file=sys.stderr,
+        )
     images = torch.from_numpy(read_images(files, channels, size))
     return to_float(resize(convert_channels(images, channels), size))

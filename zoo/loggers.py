@@ -8,12 +8,19 @@ target as ``target(run_dir, config, start_step)``: ``config`` holds the run's se
 hyperparameters, ``start_step`` is 0 or the step a resumed run continues from (a logger drops
 what it holds beyond it, since those steps are trained again). Only rank 0 of a distributed
 run logs.
+
+A logger is a plugin's code running inside the training loop, so its faults are contained
+like other plugin faults (`GuardedLogger`): one that fails (``SystemExit`` included) is named
+once on stderr and disabled, and training goes on; with ZOO_STRICT_PLUGINS=1 the fault stops
+the run with a plugin error instead (its last checkpoint stays as it was). A constructor that
+fails stops the run before anything is trained.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -90,11 +97,60 @@ class TensorBoardLogger:
         self.writer.close()
 
 
+class GuardedLogger:
+    """A logger whose faults name its plugin once and disable it (or, strict, stop the run)."""
+
+    def __init__(self, logger: Logger, who: str, strict: bool):
+        self.logger, self.who, self.strict = logger, who, strict
+        self.failed = False
+
+    def _call(self, method: str, *args: Any) -> None:
+        from zoo.registry import PLUGIN_FAULTS, PluginError
+
+        if self.failed:
+            return
+        try:
+            getattr(self.logger, method)(*args)
+        except PLUGIN_FAULTS as exc:
+            self.failed = True
+            fault = f"{self.who} failed in {method}(): {type(exc).__name__}: {exc}"
+            if self.strict:
+                raise PluginError(f"{fault} (ZOO_STRICT_PLUGINS is set)") from exc
+            print(f"zoo: {fault}; it is disabled and training goes on", file=sys.stderr)
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        self._call("log", step, values)
+
+    def image(self, step: int, name: str, path: Path) -> None:
+        self._call("image", step, name, path)
+
+    def close(self) -> None:
+        self._call("close")
+
+
 def open_loggers(
     names: list[str], run_dir: Path, config: dict[str, Any], start_step: int
 ) -> list[Logger]:
-    """The loggers named by `--log`, from the registry; unknown names are usage errors."""
-    from zoo.registry import get_registry
+    """The loggers named by `--log`, from the registry, each guarded; unknown names are usage
+    errors, a constructor that fails a plugin error naming its plugin."""
+    from zoo.registry import PLUGIN_FAULTS, PluginError, get_registry
 
     registry = get_registry()
-    return [registry.logger(name)(run_dir, config, start_step) for name in names]
+    loggers: list[Logger] = []
+    for name in names:
+        factory = registry.logger(name)
+        record = registry.plugin_of("logger", name)
+        who = f"logger {name!r} of {record.origin() if record else 'an unknown plugin'}"
+        try:
+            loggers.append(
+                GuardedLogger(factory(run_dir, config, start_step), who, registry.strict)
+            )
+        except UsageError:
+            raise
+        except PLUGIN_FAULTS as exc:
+            for opened in loggers:
+                opened.close()
+            raise PluginError(
+                f"{who} failed to start: {type(exc).__name__}: {exc}; drop --log {name}"
+            ) from exc
+    return loggers

@@ -14,12 +14,15 @@ Keys:
   zoo.graphs   the inference graphs: {name: {"inputs": {input: {"dtype", "shape"}},
                "outputs": [...], "file": ONNX file of the graph (ONNX exports only)}}
   zoo.graph    in an ONNX file: which graph of ``zoo.graphs`` it holds
+  zoo.export   in an ONNX file: a digest of the exported weights and metadata, the same in
+               every graph file of one export (a set mixed from two exports is refused)
   zoo.version  the zoo release that wrote the file
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +33,7 @@ INFO_KEY = "zoo.info"
 KIND_KEY = "zoo.kind"
 GRAPHS_KEY = "zoo.graphs"
 GRAPH_KEY = "zoo.graph"
+EXPORT_KEY = "zoo.export"
 VERSION_KEY = "zoo.version"
 FORMAT_VERSION = 2
 
@@ -89,6 +93,23 @@ def _upgrade_graph(entry: Any) -> Any:
     return entry
 
 
+MAX_CHANNELS, MAX_SIZE, MAX_CLASSES = 4, 4096, 100_000
+
+
+def _whole(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{key} {str(value)[:20]!r} is not a whole number")
+    return value
+
+
+def _range(value: Any) -> tuple[float, float]:
+    ok = isinstance(value, list | tuple) and len(value) == 2
+    ok = ok and all(isinstance(v, int | float) and math.isfinite(v) for v in value)
+    if not ok or not value[0] < value[1]:
+        raise ValueError(f"value_range {str(value)[:40]} is not two finite numbers, low < high")
+    return float(value[0]), float(value[1])
+
+
 @dataclass(frozen=True)
 class ImageSpec:
     """What a model consumes and produces: images in ``value_range``, NCHW."""
@@ -108,12 +129,18 @@ class ImageSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImageSpec:
-        return cls(
-            int(d["channels"]),
-            int(d["size"]),
-            int(d.get("num_classes", 0)),
-            tuple(d.get("value_range", (-1.0, 1.0))),
-        )
+        """Read from a file that may come from anywhere: every field within what an image
+        model can have, so crafted metadata cannot make zoo allocate without bound."""
+        if not isinstance(d, dict):
+            raise ValueError("the image spec is not a JSON object")
+        channels, size = _whole(d["channels"], "channels"), _whole(d["size"], "size")
+        classes = _whole(d.get("num_classes", 0), "num_classes")
+        low, high = _range(d.get("value_range", (-1.0, 1.0)))
+        if not (1 <= channels <= MAX_CHANNELS and 1 <= size <= MAX_SIZE):
+            raise ValueError(f"images of {channels} channels and side {size} are out of range")
+        if not 0 <= classes <= MAX_CLASSES:
+            raise ValueError(f"num_classes {classes} is out of range (0 to {MAX_CLASSES:,})")
+        return cls(channels, size, classes, (low, high))
 
 
 @dataclass
@@ -144,7 +171,12 @@ class ModelInfo:
         d = json.loads(text)
         if not isinstance(d, dict):
             raise ValueError("zoo.info is not a JSON object")
+        if not isinstance(d.get("config", {}), dict):
+            raise ValueError("its config is not a JSON object")
         d["spec"] = ImageSpec.from_dict(d["spec"])
+        classes = d.get("classes", [])
+        if not isinstance(classes, list) or len(classes) > d["spec"].num_classes:
+            raise ValueError("classes must be a list of at most num_classes names")
         for key in ("family", "name"):
             value = d.get(key, "")
             if not isinstance(value, str) or (

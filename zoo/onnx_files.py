@@ -1,89 +1,126 @@
 """Reading what zoo writes into exported ONNX files (metadata_props), and checking that a file
-from elsewhere is safe to run before onnxruntime sees it."""
+from elsewhere is safe to run before onnxruntime sees it, without importing the onnx package
+(zoo.onnx_wire reads the protobuf itself)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import UsageError, ZooError
-from zoo.metadata import INFO_KEY, ModelInfo, check_format, read_graphs
+from zoo.metadata import (
+    EXPORT_KEY,
+    FORMAT_VERSION,
+    GRAPH_KEY,
+    INFO_KEY,
+    ModelInfo,
+    check_format,
+    read_graphs,
+)
+from zoo.onnx_wire import Scan, WireError, scan
 
 
-def _load(path: Path) -> Any:
-    import onnx
-
+def _read(path: Path) -> tuple[bytes, Scan]:
+    """The file's bytes, read once, and what they hold (zoo.onnx_wire: no onnx import)."""
     data = path.read_bytes() if path.is_file() else b""
     if not data:
         raise UsageError(f"{path} is empty or missing: not an ONNX model")
     try:
-        return onnx.load_from_string(data)
-    except Exception as exc:  # onnx raises DecodeError and friends
+        return data, scan(data)
+    except WireError as exc:
         raise UsageError(f"{path} is not a readable ONNX file ({exc})") from None
 
 
 def onnx_metadata(path: Path) -> dict[str, str]:
-    return {p.key: p.value for p in _load(path).metadata_props}
-
-
-def _graph_tensors(graph: Any) -> Iterator[Any]:
-    """Every tensor a graph holds: initializers and attribute tensors, subgraphs included."""
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield from (sparse.values, sparse.indices)
-    yield from _node_tensors(graph.node)
-
-
-def _node_tensors(nodes: Any) -> Iterator[Any]:
-    for node in nodes:
-        for attr in node.attribute:
-            if attr.HasField("t"):
-                yield attr.t
-            yield from attr.tensors
-            for sparse in [attr.sparse_tensor, *attr.sparse_tensors]:
-                yield from (sparse.values, sparse.indices)
-            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
-                yield from _graph_tensors(sub)
+    return _read(path)[1].metadata
 
 
 def self_contained(path: Path) -> bytes:
-    """The file's bytes, refusing models whose tensors live in other files: an external-data
-    reference can point at any file beside the model, whose bytes would then come out in the
-    outputs. zoo's own exports are always self-contained."""
-    import onnx
-
-    model = _load(path)
-    tensors = [*_graph_tensors(model.graph)]
-    for function in model.functions:
-        tensors += _node_tensors(function.node)
-    for tensor in tensors:
-        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
-            where = {e.key: e.value for e in tensor.external_data}.get("location", "?")
+    """The file's bytes, read once: the bytes checked are the bytes that run (a file swapped
+    between a check and a second read could bring anything). Refuses models whose tensors
+    live in other files (an external-data reference can point at any file beside the model
+    or in the working directory, whose bytes would then come out in the outputs; zoo's own
+    exports are always self-contained) and weights that are not finite (they can only make
+    black or NaN images)."""
+    data, found = _read(path)
+    for tensor in found.tensors:
+        if tensor.is_external:
+            where = tensor.external.get("location", "?")
             raise UsageError(
                 f"{path} keeps tensor {tensor.name!r} in an external file ({where!r}); zoo "
                 "only runs self-contained ONNX files (re-export the model with zoo)"
             )
-    return path.read_bytes()
+        if not tensor.finite:
+            raise UsageError(
+                f"{path} holds non-finite weights (tensor {tensor.name!r}): it cannot produce "
+                "images; re-export it from finite weights"
+            )
+    return data
 
 
-def export_target(weights: Path) -> Path:
-    """Where the ONNX export of ``weights`` made for sampling goes: inside the checkpoint for
-    a run, else under the cache keyed by the weights' sha256 (metadata, such as a name,
-    never chooses where files go)."""
-    from zoo.download import cache_dir, sha256_file
-
-    if weights.parent.parent.name == "checkpoints":
-        return weights.parent / "onnx" / "model.onnx"
-    return cache_dir() / "onnx" / sha256_file(weights) / "model.onnx"
+MANIFEST = "export.json"  # beside a cached export: what it was made from, and its files
 
 
-def cached_export(target: Path) -> Path | None:
-    """The export made earlier at ``target`` (an `export_target`): ``model.onnx``, or the
-    first of several graphs' ``model.GRAPH.onnx``, if there is one."""
-    if target.exists():
-        return target
-    return next(iter(sorted(target.parent.glob("model.*.onnx"))), None)
+@dataclass(frozen=True)
+class ExportSlot:
+    """Where the ONNX export of one weights file made for sampling lives: a folder keyed by
+    the file's sha256, inside its checkpoint for a run (so two weights files of one folder
+    never share an export) and under the cache otherwise. Metadata, such as a name, never
+    chooses where files go."""
+
+    folder: Path
+    weights_sha256: str
+
+    @classmethod
+    def of(cls, weights: Path) -> ExportSlot:
+        from zoo.download import cache_dir, sha256_file
+
+        digest = sha256_file(weights)
+        if weights.parent.parent.name == "checkpoints":
+            return cls(weights.parent / "onnx" / digest[:16], digest)
+        return cls(cache_dir() / "onnx" / digest, digest)
+
+    @property
+    def target(self) -> Path:
+        """The ``--out`` an exporter is given: ``model.onnx`` (``model.GRAPH.onnx`` for
+        several graphs)."""
+        return self.folder / "model.onnx"
+
+    def manifest(self, files: list[Path]) -> str:
+        """What `cached` checks: the weights' sha256, the metadata format and every file's
+        sha256, so a planted file, one left by an older zoo or a mixed set is never run."""
+        from zoo.download import sha256_file
+
+        return json.dumps(
+            {
+                "weights_sha256": self.weights_sha256,
+                "format": FORMAT_VERSION,
+                "files": {f.name: sha256_file(f) for f in sorted(files)},
+            },
+            indent=1,
+        )
+
+    def cached(self) -> Path | None:
+        """The export made earlier for these weights (its first graph's file), if it is
+        whole and bound to them; None otherwise (the caller exports again)."""
+        from zoo.download import sha256_file
+
+        try:
+            record = json.loads((self.folder / MANIFEST).read_text(encoding="utf-8"))
+            files = record["files"]
+            ok = record["weights_sha256"] == self.weights_sha256
+            ok = ok and record["format"] == FORMAT_VERSION and isinstance(files, dict) and files
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not ok or not all(isinstance(n, str) and Path(n).name == n for n in files):
+            return None
+        paths = [self.folder / name for name in sorted(files)]
+        for path in paths:
+            if not path.is_file() or sha256_file(path) != files[path.name]:
+                return None
+        return paths[0]
 
 
 def open_session(path: Path, cuda: int | None = None, threads: int = 0) -> Any:
@@ -93,6 +130,11 @@ def open_session(path: Path, cuda: int | None = None, threads: int = 0) -> Any:
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    # a model from bytes resolves external data against this folder, or else the working
+    # directory: name one that holds nothing (self_contained refuses such files anyway)
+    options.add_session_config_entry(
+        "session.model_external_initializers_file_folder_path", "/dev/null"
+    )
     if threads:
         options.intra_op_num_threads = threads
     providers: list[Any] = ["CPUExecutionProvider"]
@@ -108,6 +150,20 @@ def open_session(path: Path, cuda: int | None = None, threads: int = 0) -> Any:
         raise ZooError(f"onnxruntime cannot load {path}: {exc}") from None
 
 
+def check_finite_outputs(outputs: dict[str, Any], graph: str) -> None:
+    """Refuse NaN or Inf in a graph's float outputs: they would become black images that
+    look like success."""
+    import numpy as np
+
+    for name, value in outputs.items():
+        array = np.asarray(value)
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ZooError(
+                f"graph {graph!r} produced non-finite values in {name!r}: the model's weights "
+                "or its inputs are broken; nothing was written"
+            )
+
+
 def read_onnx_info(path: Path) -> ModelInfo:
     meta = onnx_metadata(path)
     if INFO_KEY not in meta:
@@ -121,14 +177,30 @@ def read_onnx_info(path: Path) -> ModelInfo:
 
 def graph_files(path: Path) -> dict[str, Path]:
     """All graphs exported with ``path`` (a VAE's encoder beside its decoder, ...), which must
-    be plain file names in the same folder."""
-    graphs = {name: g.get("file") for name, g in read_graphs(onnx_metadata(path), path).items()}
+    be plain file names in the same folder, each saying it holds its graph of the same
+    export. The file given always runs as its own graph (renamed or not: another file is
+    never run in its name), and a set mixed from two exports (a kill between the renames of
+    `zoo export --out`) is refused."""
+    meta = onnx_metadata(path)
+    graphs = {name: g.get("file") for name, g in read_graphs(meta, path).items()}
     if not all(
         isinstance(f, str) and f.endswith(".onnx") and Path(f).name == f for f in graphs.values()
     ):
         raise UsageError(f"{path}: zoo.graphs must name each graph's .onnx file beside it")
     files = {name: path.with_name(str(file)) for name, file in graphs.items()}
+    own = meta.get(GRAPH_KEY)
+    if own in files:  # the file given is its own graph, whatever its name or zoo.graphs says
+        files[own] = path
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:
         raise UsageError(f"{path} was exported with {', '.join(missing)}, which is missing")
+    for name, sibling in files.items():
+        if sibling.name == path.name:
+            continue
+        theirs = onnx_metadata(sibling)
+        if theirs.get(GRAPH_KEY, name) != name or theirs.get(EXPORT_KEY) != meta.get(EXPORT_KEY):
+            raise UsageError(
+                f"{sibling} is not the {name!r} graph of the export {path} belongs to (files "
+                "of two exports mixed, or an interrupted export); export the model again"
+            )
     return files

@@ -18,8 +18,10 @@ import numpy as np
 
 from zoo.errors import UsageError
 from zoo.metadata import ModelInfo
-from zoo.onnx_files import graph_files, open_session, read_onnx_info
+from zoo.onnx_files import check_finite_outputs, graph_files, open_session, read_onnx_info
 from zoo.torch_random import MIN_NORMALS, TorchGenerator
+
+MAX_LATENT = 1 << 16  # values per latent vector: far above any zoo model, far below a bomb
 
 
 def gpu_visible() -> bool:
@@ -56,6 +58,15 @@ class PriorSampler:
         latent = inputs.get("z", [None, None])[1]
         if not isinstance(latent, int) or set(inputs) - {"z", "labels"}:
             return None
+        if not 0 < latent <= MAX_LATENT:
+            raise UsageError(
+                f"{path}: its latent input is {latent:,} wide, beyond the {MAX_LATENT:,} zoo "
+                "samples; the file is not a generator zoo can sample"
+            )
+        if "image" not in {o.name for o in session.get_outputs()}:
+            raise UsageError(f"{path}: its {prior!r} graph has no 'image' output to save")
+        if "labels" in inputs and info.spec.num_classes < 1:
+            raise UsageError(f"{path} takes labels but its metadata declares no classes")
         return cls(info, session, latent)
 
     @property
@@ -81,4 +92,5 @@ class PriorSampler:
             classes = self.info.spec.num_classes
             feed["labels"] = given if given is not None else generator.randint(classes, n)
         (images,) = self.session.run(["image"], feed)
+        check_finite_outputs({"image": images}, "prior")
         return images, given

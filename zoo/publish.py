@@ -135,6 +135,23 @@ def _task(model: GenerativeModel) -> str:
     return "class-conditional-image-generation" if model.conditional else "image-generation"
 
 
+def grid_note(name: str, model: GenerativeModel) -> str:
+    """What samples.png shows and the command that draws its kind of grid: the family's
+    preview from seed 0, the grid `zoo train` writes to samples/."""
+    if model.domains == 2:
+        return (
+            "The grid: held-out images of each domain above their translations (A->B, then "
+            f"B->A), from seed 0. `zoo sample {name} --direction a2b` (or `b2a`) translates "
+            "held-out images, or yours with `--input`."
+        )
+    if model.conditional:
+        return (
+            f"The grid: a row per class from seed 0, the kind `zoo sample {name} --label all "
+            "-n 8` draws."
+        )
+    return f"The grid: samples from seed 0, the kind `zoo sample {name} -n 64` draws."
+
+
 def model_card(
     p: Published,
     model: GenerativeModel,
@@ -173,8 +190,7 @@ def model_card(
         "",
         "![samples](samples.png)",
         "",
-        "Samples from seed 0 (`zoo sample " + p.name + " -n 64 --seed 0`; conditional models "
-        "show a row per class, image-to-image models their held-out inputs above the outputs).",
+        grid_note(p.name, model),
         "",
         "## Use",
         "",

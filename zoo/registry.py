@@ -51,6 +51,21 @@ GROUP = "zoo"
 # plugin that calls sys.exit() cannot end every command silently
 PLUGIN_FAULTS = (Exception, SystemExit)
 SLOW_SECONDS = 3.0  # plugin code running longer than this gets a line saying which plugin
+
+
+def plugin_timeout() -> float:
+    """Seconds plugin code may take to load or register (ZOO_PLUGIN_TIMEOUT, default 30)
+    before zoo goes on without that plugin."""
+    text = os.environ.get("ZOO_PLUGIN_TIMEOUT", "").strip()
+    try:
+        value = float(text) if text else 30.0
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value != float("inf")):
+        raise UsageError(f"ZOO_PLUGIN_TIMEOUT={text!r}: use a positive number of seconds")
+    return value
+
+
 BUILTIN_DIST = "zoo-gen"
 HOOKS = (
     "register_families",
@@ -356,6 +371,39 @@ def slow_warning(what: str) -> Iterator[None]:
             print(f"zoo: debug: {printable(what)}: {ms:.1f} ms", file=sys.stderr, flush=True)
 
 
+class PluginTimeout(Exception):
+    """Plugin code still running after `plugin_timeout`: zoo goes on without the plugin."""
+
+
+def bounded(what: str, call: Callable[[], Any]) -> Any:
+    """``call()`` in a thread of its own, said on stderr after SLOW_SECONDS and abandoned
+    after `plugin_timeout` (PluginTimeout), so a plugin that hangs at import or in a hook
+    cannot hang every command, the built-ins' included. Its exceptions (SystemExit too) are
+    raised here."""
+    result: list[Any] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(call())
+        except BaseException as exc:  # handed to the caller, who contains plugin faults
+            failure.append(exc)
+
+    limit = plugin_timeout()
+    worker = threading.Thread(target=run, name=f"zoo plugin: {what}", daemon=True)
+    with slow_warning(what):
+        worker.start()
+        worker.join(limit)
+    if worker.is_alive():
+        raise PluginTimeout(
+            f"still running after {limit:g} s; skipped (ZOO_PLUGINS=NAME,... loads only the "
+            "plugins named, ZOO_PLUGIN_TIMEOUT waits longer)"
+        )
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
 def suggest(name: str, choices: Iterable[str]) -> str:
     """A ' (did you mean ...?)' suffix with the closest names, or ''."""
     import difflib
@@ -365,7 +413,10 @@ def suggest(name: str, choices: Iterable[str]) -> str:
 
 
 # `zoo sample`'s own options, which a family's sample options must not shadow
-SAMPLE_RESERVED = {"n", "seed", "out", "label", "input", "runtime", "device", "threads", "nrow"}
+SAMPLE_RESERVED = {
+    *("n", "seed", "out", "label", "input", "runtime", "device", "threads", "nrow"),
+    *("offline", "help", "debug"),  # zoo sample's flags and the CLI's
+}
 OPTION_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -516,14 +567,21 @@ def _run_hooks(registry: Registry, pm: pluggy.PluginManager, records: dict[str, 
             # pluggy lets an implementation take fewer arguments than its spec
             register = _recorders(registry, record)[hook_name]
             try:
-                with slow_warning(f"{hook_name} of {record.origin()}"):
-                    returned = impl.function(**({"register": register} if impl.argnames else {}))
+                kwargs = {"register": register} if impl.argnames else {}
+                returned = bounded(
+                    f"{hook_name} of {record.origin()}",
+                    lambda f=impl.function, k=kwargs: f(**k),  # type: ignore[misc]
+                )
                 if returned is not None:
                     raise TypeError(
                         f"returned {type(returned).__name__} instead of calling register(...)"
                     )
             except PluginError:
                 raise
+            except PluginTimeout as exc:
+                message = f"{hook_name} {exc}"
+                record.fail(message)
+                registry._problem(f"plugin {record.name!r} ({record.distribution}): {message}")
             except PLUGIN_FAULTS as exc:
                 message = f"{hook_name} raised {type(exc).__name__}: {exc}"
                 record.fail(message)
@@ -579,8 +637,12 @@ def build_registry(
             builtin=dist == BUILTIN_DIST,
         )
         try:
-            with slow_warning(f"loading {record.origin()}"):
-                plugin = ep.load()
+            plugin = bounded(f"loading {record.origin()}", ep.load)
+        except PluginTimeout as exc:
+            record.error = f"loading {exc}"
+            registry.plugins.append(record)
+            registry._problem(f"plugin {ep.name!r} ({dist}): {record.error}")
+            continue
         except PLUGIN_FAULTS as exc:
             record.error = f"{type(exc).__name__}: {exc}"
             registry.plugins.append(record)

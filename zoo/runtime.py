@@ -9,6 +9,7 @@ import torch
 
 from zoo.errors import UsageError
 from zoo.model import Graph
+from zoo.onnx_files import check_finite_outputs
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -105,6 +106,7 @@ class OnnxRunner:
             outputs = run_bound(session, feed, names, self.gpus[graph])
         else:
             outputs = session.run(names, {k: v.numpy() for k, v in feed.items()})
+        check_finite_outputs(dict(zip(names, outputs)), graph)
         return {n: torch.from_numpy(v) for n, v in zip(names, outputs)}
 
 

@@ -132,6 +132,8 @@ def parse_assignments(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
+        if "\n" in item or "\r" in item:  # a pasted block would lose its later lines
+            raise UsageError(f"bad --set {item!r}: one KEY=VALUE per --set, on one line")
         if not sep or not key.strip():
             raise UsageError(f"bad --set {item!r}: expected KEY=VALUE, e.g. --set lr=0.0002")
         out[key.strip()] = parse_value(value.strip())

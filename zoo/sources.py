@@ -24,10 +24,12 @@ from zoo.download import (
     copy_verified,
     fetch,
     offline,
+    redact,
     sha256_file,
     weights_dir,
 )
 from zoo.errors import UsageError, ZooError
+from zoo.files import write_text
 from zoo.specs import CatalogueEntry
 
 MODEL_SUFFIXES = (".safetensors", ".onnx")
@@ -97,12 +99,12 @@ def pretrained(
             f"zoo: the cached {cached} is damaged ({problem}); downloading again", file=sys.stderr
         )
         cached.unlink()
-    elif force and cached.is_file():
-        cached.unlink()
     url = download_url(entry)
     label = f"{entry.name} weights"
-    path = fetch(url, cached, sha256=w.sha256, size=w.size, label=label, options=options)
-    return Resolved(path, f"pretrained {entry.name} weights downloaded from {url}")
+    path = fetch(
+        url, cached, sha256=w.sha256, size=w.size, label=label, options=options, force=force
+    )
+    return Resolved(path, f"pretrained {entry.name} weights downloaded from {redact(url)}")
 
 
 def fill_cache(entry: CatalogueEntry, source: Path) -> Resolved:
@@ -122,14 +124,31 @@ def _from_url(url: str, options: DownloadOptions | None) -> Resolved:
         raise UsageError(f"{url}: a URL source must name a .safetensors file")
     dest = weights_dir() / "urls" / key / name
     stamp = dest.with_name(dest.name + ".sha256")
+    shown = redact(url)
     if dest.is_file() and stamp.is_file():
         expected = stamp.read_text().strip()
         if check_file(dest, expected, None) is None:
-            return Resolved(dest, f"weights from {url} (cached)")
+            return Resolved(dest, f"weights from {shown} (cached)")
         dest.unlink()
-    fetch(url, dest, sha256=None, size=None, label=name, options=options)
-    stamp.write_text(sha256_file(dest) + "\n")
-    return Resolved(dest, f"weights downloaded from {url}")
+    fetch(url, dest, sha256=None, size=None, label=name, options=options, force=True)
+    problem = _unreadable_safetensors(dest)
+    if problem:  # never stamped, so never reused
+        dest.unlink()
+        raise DownloadError(f"{shown} is not a safetensors file ({problem}); nothing was kept")
+    write_text(stamp, sha256_file(dest) + "\n")
+    return Resolved(dest, f"weights downloaded from {shown}")
+
+
+def _unreadable_safetensors(path: Path) -> str | None:
+    """Why ``path`` does not open as safetensors (header and tensor offsets), or None."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            f.keys()
+    except (SafetensorError, OSError, ValueError) as exc:
+        return str(exc).splitlines()[0][:200]
+    return None
 
 
 def _from_path(path: Path) -> Resolved:
@@ -171,7 +190,7 @@ def resolve(source: str | Path, *, options: DownloadOptions | None = None) -> Re
             f"`zoo train {text}`"
         )
     if "://" in text:
-        raise UsageError(f"cannot load {text}: only http:// and https:// URLs are fetched")
+        raise UsageError(f"cannot load {redact(text)}: only http:// and https:// URLs are fetched")
     if os.sep in text or text.endswith(MODEL_SUFFIXES):
         raise UsageError(f"{source} does not exist")
     reg.model(text)  # unknown name: suggests close ones

@@ -60,7 +60,8 @@ def import_target(target: str) -> Any:
 class SampleOption:
     """An option a family's ``sample`` takes: `zoo sample --NAME VALUE` and
     ``zoo.api.sample(options={NAME: VALUE})``. ``type`` is ``"str"``, ``"int"`` or
-    ``"float"``; a string takes one of ``choices`` when given, a number lies in ``range``
+    ``"float"``; a string takes one of ``choices`` when given (the first is its default, which
+    `zoo sample` passes and reports when the option is not given), a number lies in ``range``
     ('>= 2', '(0, 1]', ...).
     For `zoo sample`'s grid and inputs: ``row`` means the value is the number of images in a
     row of the output; ``second_domain`` lists the choices whose inputs come from the second

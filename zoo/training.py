@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import shutil
 import signal
 import sys
 import threading
@@ -28,7 +26,7 @@ from zoo.checkpoint import load_train_state, load_weights, save_checkpoint
 from zoo.data import Batches, Dataset
 from zoo.distributed import ONE, Noise, World
 from zoo.errors import UsageError, ZooError
-from zoo.files import atomic_path, write_text
+from zoo.files import LockTimeout, atomic_path, file_lock, lock_holder, remove_stale, write_text
 from zoo.images import save_samples
 from zoo.loggers import Logger, open_loggers
 from zoo.model import Batch, GenerativeModel, ModelInfo
@@ -509,47 +507,68 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return "bf16" if device.type == "cuda" else "fp32"
     if precision not in ("fp32", "bf16"):
         raise UsageError(f"bad precision {precision!r}: use auto, fp32 or bf16")
+    if precision == "bf16" and device.type != "cuda":
+        raise UsageError(
+            f"--precision bf16 autocasts on CUDA only; on the {device.type} train in fp32 "
+            "(--precision fp32, or auto)"
+        )
     return precision
 
 
+RUN_MARK = ".zoo-run"  # in every run directory zoo made: the folders it may write into
+
+
 def clean_stale(run_dir: Path) -> None:
-    """Remove half-written checkpoint folders and files that a killed run left (atomic writes
-    name them .NAME.HOST-PID.XXXX.tmp); the run holds its lock, so none is being written."""
+    """Remove half-written checkpoint folders and files that a killed run of this host left
+    (atomic writes name them .NAME.HOST-PID.XXXX.tmp, and only those whose process is dead
+    go); the run holds its lock, so none is being written."""
     for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples"):
-        for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
-            if tmp.is_dir():
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                tmp.unlink(missing_ok=True)
+        remove_stale(folder)
+
+
+def _made_by_zoo(run_dir: Path) -> bool:
+    """A run directory: zoo's mark, or a checkpoint that an older zoo (before the mark) wrote."""
+    return (run_dir / RUN_MARK).is_file() or latest_checkpoint(run_dir) is not None
+
+
+def claim_run_dir(run_dir: Path) -> None:
+    """Make ``run_dir`` (or adopt it when empty) and mark it as zoo's; a folder that holds
+    anything zoo did not make is never written into."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / RUN_MARK).is_file():
+        check_not_foreign(run_dir)
+        write_text(run_dir / RUN_MARK, "a zoo training run: zoo train may write here\n")
+
+
+def check_not_foreign(run_dir: Path) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"--out {run_dir} is a file, not a folder; choose a new folder")
+    if run_dir.is_dir() and not _made_by_zoo(run_dir) and any(run_dir.iterdir()):
+        raise UsageError(
+            f"--out {run_dir} is a folder zoo did not make and it is not empty; train into a "
+            "new or empty folder (zoo writes config.json, checkpoints/ and samples/ there)"
+        )
 
 
 @contextlib.contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold ``run_dir`` for one training process: a second one gets an error naming the
     first, instead of both writing into the same run."""
-    from filelock import FileLock, Timeout
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock, owner = FileLock(str(run_dir / ".lock"), timeout=0), run_dir / ".lock.pid"
+    lock = run_dir / ".lock"
     try:
-        lock.acquire()
-    except Timeout:
-        holder = owner.read_text().strip() if owner.is_file() else "?"
+        with file_lock(lock, timeout=0):
+            yield
+    except LockTimeout:
         raise ZooError(
-            f"{run_dir} is being trained by another process (pid {holder}); wait for it to "
-            "finish or train into another --out"
+            f"{run_dir} is being trained by another process (pid {lock_holder(lock)}); wait "
+            "for it to finish or train into another --out"
         ) from None
-    try:
-        owner.write_text(f"{os.getpid()}\n")
-        yield
-    finally:
-        owner.unlink(missing_ok=True)
-        lock.release()
 
 
 def check_run_dir(run_dir: Path, resume: bool) -> Path | None:
-    """The checkpoint to resume from; refuses to overwrite a run unless resuming. Touches
-    nothing on disk."""
+    """The checkpoint to resume from; refuses to overwrite a run unless resuming, and any
+    non-empty folder zoo did not make. Touches nothing on disk."""
+    check_not_foreign(run_dir)
     checkpoint = latest_checkpoint(run_dir)
     if resume and checkpoint is None:
         raise UsageError(f"--resume but {run_dir} has no checkpoint; drop --resume to start anew")

@@ -42,9 +42,12 @@ from zoo.commands.common import echo_json
 )
 @click.option(
     "--reference",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Instead, time zoo's DCGAN training against this plain PyTorch loop "
-    "(shared/reference/seed_dcgan.py), alternating, and print the ratio.",
+    is_flag=False,
+    flag_value="zoo.plain_dcgan",
+    metavar="[SCRIPT]",
+    help="Instead, time zoo's DCGAN training against a plain PyTorch loop of the same "
+    "networks (zoo.plain_dcgan, or a SCRIPT that prints the same JSON), alternating, and "
+    "print the ratio.",
 )
 @click.option(
     "--rounds",
@@ -66,9 +69,10 @@ def bench_cmd(
     from zoo.settings import parse_assignments
 
     if reference is not None:
-        if not reference.is_file():
+        if reference != "zoo.plain_dcgan" and not Path(reference).is_file():
             raise click.BadParameter(
-                f"{reference} is not a file: pass the plain training loop to compare with",
+                f"{reference} is not a file: pass the plain training loop to compare with, "
+                "or no value for zoo's own (zoo.plain_dcgan)",
                 param_hint="--reference",
             )
         dev = resolve_device(device)

@@ -73,4 +73,17 @@ def uninstall_cmd(names: tuple[str, ...], yes: bool, pip_args: tuple[str, ...]) 
             "zoo uninstall asks for confirmation, and there is no terminal to ask on; "
             f"pass -y: zoo uninstall -y {' '.join(names)}"
         )
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    missing = []
+    for name in names:
+        try:
+            distribution(name)
+        except PackageNotFoundError:
+            missing.append(name)
+    if missing:  # pip only warns and exits 0
+        raise UsageError(
+            f"{', '.join(missing)} is not installed; `zoo plugins` lists the installed "
+            "distributions"
+        )
     run_pip(["uninstall", *(["--yes"] if yes else []), *pip_args, *names])

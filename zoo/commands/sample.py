@@ -125,12 +125,18 @@ def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, n
     if exported and _sample_without_torch(*exported, n, seed, labels, out, nrow, threads, device):
         return
     label_list, n, nrow = _per_label(labels, spec.num_classes, n, nrow)
-    images = load_inputs(list(inputs), spec.channels, spec.size) if inputs else None
+    check_size(out, n)  # the images --label all makes, not the options given
+    images = (
+        load_inputs(list(inputs), spec.channels, spec.size, loaded.info.data) if inputs else None
+    )
     if images is None and loaded.model.domains == 2:
         second = any(v in declared[k].second_domain for k, v in options.items())
         images = _held_out_inputs(loaded.info.data, spec, second, n)
     if images is not None:
         n = len(images)
+    for name, option in declared.items():  # said in the output: e.g. which direction ran
+        if option.choices and name not in options:
+            options[name] = option.choices[0]
     rows = [v for k, v in options.items() if declared[k].row and isinstance(v, int)]
     nrow = nrow or (rows[0] if rows else 0)
     result = api.sample(
@@ -148,7 +154,10 @@ def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, n
     save_samples(
         out, result.images, nrow or math.ceil(math.sqrt(len(result.images))), result.labels
     )
-    click.echo(f"wrote {len(result.images)} images to {out} ({result.provider}; {loaded.origin})")
+    chosen = "".join(f"; {k.replace('_', '-')} {v}" for k, v in options.items())
+    click.echo(
+        f"wrote {len(result.images)} images to {out} ({result.provider}; {loaded.origin}{chosen})"
+    )
 
 
 def _per_label(
@@ -167,7 +176,7 @@ def _per_label(
 def _onnx_source(source: str, runtime: str) -> tuple[Path, str] | None:
     """The ONNX file to sample and where it came from: SOURCE itself, or (runtime auto or
     onnx) the export cached for SOURCE's weights by an earlier call (zoo.api.onnx_files)."""
-    from zoo.onnx_files import cached_export, export_target
+    from zoo.onnx_files import ExportSlot
     from zoo.sources import resolve
 
     if source.endswith(".onnx") and runtime in ("auto", "onnx"):
@@ -176,7 +185,7 @@ def _onnx_source(source: str, runtime: str) -> tuple[Path, str] | None:
         return None
     resolved = resolve(source)
     weights = resolved.path
-    cached = cached_export(export_target(weights)) if weights.suffix == ".safetensors" else None
+    cached = ExportSlot.of(weights).cached() if weights.suffix == ".safetensors" else None
     return (cached, f"{resolved.origin}, exported to {cached}") if cached else None
 
 
@@ -215,7 +224,7 @@ def _sample_without_torch(
 ) -> bool:
     """Sample an ONNX file's prior graph in onnxruntime on the CPU without importing torch
     (zoo/onnx_sampling.py); False when the file or the request needs torch."""
-    from zoo.grids import save_arrays, to_uint8
+    from zoo.grids import check_size, save_arrays, to_uint8
     from zoo.onnx_sampling import PriorSampler, gpu_visible
 
     if device not in ("auto", "cpu") or (device == "auto" and gpu_visible()):
@@ -224,6 +233,7 @@ def _sample_without_torch(
     if sampler is None:
         return False
     label_list, n, nrow = _per_label(labels, sampler.info.spec.num_classes, n, nrow)
+    check_size(out, n)
     result = sampler.sample(n, seed, label_list)
     if result is None:
         return False

@@ -63,7 +63,7 @@ import click
     "--nproc",
     type=click.IntRange(min=1),
     default=1,
-    help="Train on this many processes of this machine (one per GPU): runs torchrun.",
+    help="Train on this many processes of this machine (one per GPU), as torchrun would.",
 )
 def train_cmd(
     model,
@@ -117,8 +117,11 @@ def train_cmd(
 
 
 def _launch(nproc: int) -> None:
-    """Replace this process with torchrun running the same command without --nproc."""
+    """Run the same command without --nproc as ``nproc`` ranks (zoo.distributed.launch_local)
+    and exit with their code."""
     import sys
+
+    from zoo.distributed import launch_local
 
     if "WORLD_SIZE" in os.environ:
         raise click.UsageError("--nproc inside torchrun: drop --nproc")
@@ -127,7 +130,5 @@ def _launch(nproc: int) -> None:
     if at is None:  # called from Python, not the command line
         raise click.UsageError("--nproc works from the command line; call torchrun instead")
     del args[at : at + (1 if "=" in args[at] else 2)]
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", str(nproc), "-m", "zoo", *args]
     sys.stdout.flush()
-    os.execv(sys.executable, command)
+    sys.exit(launch_local(nproc, args))
