@@ -163,3 +163,27 @@ def test_train_classifier_never_overwrites_other_files(tmp_path, zoo):
     )
     assert result.code == 2 and "is not an evaluation classifier" in result.err
     assert (run / "weights.safetensors").read_bytes() == b"not a classifier"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"held_out_accuracy": "high"}, "held_out_accuracy 'high' is not a number"),
+        ({"held_out_accuracy": 7}, r"held_out_accuracy 7 is not in \[0, 1\]"),
+        ({"channels": 1000}, "channels '1000' is not 1 or 3"),
+    ],
+)
+def test_a_classifiers_odd_record_is_one_clear_line(tmp_path, change, message):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from zoo.evaluator import META_KEY, sha256
+
+    copy = tmp_path / "clf.safetensors"
+    with safe_open(str(DEFAULT_PATH), framework="pt") as f:
+        metadata = f.metadata()
+    meta = {**json.loads(metadata[META_KEY]), **change}
+    save_file(load_file(str(DEFAULT_PATH)), str(copy), {**metadata, META_KEY: json.dumps(meta)})
+    sidecar_path(copy).write_text(json.dumps({"sha256": sha256(copy)}))
+    with pytest.raises(ZooError, match=message):
+        load_classifier(copy)

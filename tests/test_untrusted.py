@@ -348,3 +348,10 @@ def test_truncated_bytes_are_a_clear_error(exported, tmp_path, zoo):
     cut.write_bytes(exported["onnx"].read_bytes()[:1000])
     r = zoo("sample", str(cut), "-n", "4", "--out", str(tmp_path / "x.png"))
     assert r.code == 2 and "is not a readable ONNX file" in r.err
+
+
+def test_deeply_nested_graph_metadata_is_one_clear_line(exported, tmp_path, zoo):
+    deep = "[" * 200_000 + "]" * 200_000
+    _set_meta(exported["onnx"], tmp_path / "deep.onnx", **{"zoo.graphs": deep})
+    r = zoo("sample", str(tmp_path / "deep.onnx"), "-n", "4", "--out", str(tmp_path / "x.png"))
+    assert r.code == 2 and "malformed zoo.graphs" in r.err

@@ -305,8 +305,26 @@ def load_classifier(path: str | Path | None = None) -> Classifier:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
         meta = json.loads(metadata[META_KEY])
+        _check_meta(meta)
         net = LeNet(int(meta["channels"]), len(meta["classes"]))
         net.load_state_dict(load_file(str(path)))
-    except (SafetensorError, OSError, ValueError, KeyError, RuntimeError) as exc:
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise ZooError(f"{path} is not a zoo evaluation classifier ({exc})") from None
     return Classifier(net.eval(), meta, path)
+
+
+def _check_meta(meta: Any) -> None:
+    """A classifier file's record, from anywhere: the kinds and ranges zoo writes."""
+    if not isinstance(meta, dict):
+        raise ValueError("its metadata is not a JSON object")
+    accuracy, classes = meta.get("held_out_accuracy"), meta.get("classes")
+    if isinstance(accuracy, bool) or not isinstance(accuracy, int | float):
+        raise ValueError(f"held_out_accuracy {str(accuracy)[:20]!r} is not a number")
+    if not 0 <= accuracy <= 1:
+        raise ValueError(f"held_out_accuracy {accuracy} is not in [0, 1]")
+    if meta.get("channels") not in (1, 3):
+        raise ValueError(f"channels {str(meta.get('channels'))[:20]!r} is not 1 or 3")
+    if not (isinstance(classes, list) and 2 <= len(classes) <= 1000):
+        raise ValueError("classes must list 2 to 1,000 class names")
+    if not isinstance(meta.get("data"), str):
+        raise ValueError("data must name the data set it was trained on")

@@ -72,7 +72,7 @@ def read_graphs(metadata: dict[str, str], where: object) -> dict[str, dict[str, 
     version = check_format(metadata, where)
     try:
         graphs = json.loads(metadata.get(GRAPHS_KEY, "{}"))
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # malformed, or nested a million deep
         raise UsageError(f"{where} has malformed {GRAPHS_KEY} metadata") from None
     if not isinstance(graphs, dict):
         raise UsageError(f"{where}: {GRAPHS_KEY} must map graph names to graphs")
