@@ -29,3 +29,11 @@ onnx_fp16 = plugin(
         "zoo.exporters.onnx_exporter:export_fp16",
     )
 )
+triton = plugin(
+    ExporterSpec(
+        "triton",
+        "a Triton / KServe model repository: NAME[-GRAPH]/config.pbtxt and 1/model.onnx",
+        "",
+        "zoo.exporters.triton_exporter:export",
+    )
+)

@@ -27,6 +27,7 @@ COMMANDS = {
         "Write samples from a model as PNG, .npy or .npz.",
     ),
     "export": ("zoo.commands.export:export_cmd", "Export a model to safetensors or ONNX."),
+    "serve": ("zoo.commands.serve:serve_cmd", "Serve models over HTTP (open inference protocol)."),
     "download": ("zoo.commands.catalogue:download_cmd", "Download a model's pretrained weights."),
     "eval": ("zoo.commands.evaluate:eval_cmd", "Score a model's samples by one protocol."),
     "bench": ("zoo.commands.bench:bench_cmd", "Measure training and sampling speed."),

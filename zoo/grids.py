@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -55,12 +56,18 @@ def grid(images: np.ndarray, nrow: int = 0, padding: int = 2) -> np.ndarray:
     return out
 
 
-def save_png(path: Path, array: np.ndarray) -> None:
+def encode_png(array: np.ndarray) -> bytes:
+    """A uint8 (H, W, C) image as PNG bytes (grey for one channel)."""
     from PIL import Image
 
-    mode_array = array[..., 0] if array.shape[-1] == 1 else array
+    out = io.BytesIO()
+    Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(out, format="PNG")
+    return out.getvalue()
+
+
+def save_png(path: Path, array: np.ndarray) -> None:
     with atomic_path(path) as tmp:
-        Image.fromarray(mode_array).save(tmp, format="PNG")
+        tmp.write_bytes(encode_png(array))
 
 
 def save_arrays(

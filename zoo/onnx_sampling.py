@@ -78,19 +78,55 @@ class PriorSampler:
     ) -> tuple[np.ndarray, np.ndarray | None] | None:
         """``n`` images (float32 NCHW in [-1, 1]) and the labels asked for; None when torch
         would draw ``z`` by another method (fewer than 16 values)."""
-        if n * self.latent < MIN_NORMALS:
-            return None
         conditional = any(i.name == "labels" for i in self.session.get_inputs())
-        if labels and not conditional:
-            raise UsageError(f"{self.info.family} is not conditional: drop --label")
-        if labels is not None and len(labels) != n:
-            raise UsageError(f"got {len(labels)} labels for {n} images")
-        generator = TorchGenerator(seed)
-        feed = {"z": generator.randn(n, self.latent)}
-        given = np.asarray(labels, np.int64) if labels else None
-        if conditional:
-            classes = self.info.spec.num_classes
-            feed["labels"] = given if given is not None else generator.randint(classes, n)
+        feed = prior_feed(self.info, self.latent, conditional, n, seed, labels)
+        if feed is None:
+            return None
         (images,) = self.session.run(["image"], feed)
         check_finite_outputs({"image": images}, "prior")
-        return images, given
+        return images, (np.asarray(labels, np.int64) if labels else None)
+
+
+def prior_feed(
+    info: ModelInfo,
+    latent: int,
+    conditional: bool,
+    n: int,
+    seed: int,
+    labels: list[int] | None = None,
+) -> dict[str, np.ndarray] | None:
+    """The prior graph's inputs for ``n`` images from ``seed``: ``z`` as torch.randn of a
+    generator seeded with it draws, then (conditional, no labels given) ``labels`` as its
+    torch.randint; None when torch would draw ``z`` by another method (fewer than 16
+    values)."""
+    if n * latent < MIN_NORMALS:
+        return None
+    if labels and not conditional:
+        raise UsageError(f"{info.family} is not conditional: drop --label")
+    if labels is not None and len(labels) != n:
+        raise UsageError(f"got {len(labels)} labels for {n} images")
+    generator = TorchGenerator(seed)
+    feed = {"z": generator.randn(n, latent)}
+    if conditional:
+        given = np.asarray(labels, np.int64) if labels else None
+        feed["labels"] = given if given is not None else generator.randint(info.spec.num_classes, n)
+    return feed
+
+
+def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """``steps`` points from ``a`` to ``b`` (rows of latents) along the great circle between
+    them, scaled from one's norm to the other's: the path Gaussian latents keep their typical
+    norm on (a straight line dips towards the origin, where samples are atypical)."""
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float64)[:, None]
+    a64, b64 = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
+    na, nb = float(np.linalg.norm(a64)), float(np.linalg.norm(b64))
+    cos = float(np.clip(a64 @ b64 / max(na * nb, 1e-12), -1.0, 1.0))
+    angle = np.arccos(cos)
+    if angle < 1e-6:
+        mixed = (1 - t) * a64 + t * b64
+    else:
+        ua, ub = a64 / max(na, 1e-12), b64 / max(nb, 1e-12)
+        direction = (np.sin((1 - t) * angle) * ua + np.sin(t * angle) * ub) / np.sin(angle)
+        mixed = direction * ((1 - t) * na + t * nb)
+    mixed[0], mixed[-1] = a64, b64  # the ends exactly
+    return mixed.astype(a.dtype).reshape(steps, *a.shape[1:])
