@@ -253,3 +253,9 @@ def test_a_multi_line_set_is_refused_not_cut(zoo):
 def test_uninstalling_what_is_not_installed_is_an_error(zoo):
     r = zoo("uninstall", "-y", "zoo-no-such-plugin")
     assert r.code == 2 and "zoo-no-such-plugin is not installed" in r.err
+
+
+def test_a_path_that_cannot_be_written_is_one_line(zoo):
+    r = zoo("sample", "dcgan-mnist", "-n", "4", "--out", "/proc/self/no/such/grid.png")
+    assert r.code == 1 and r.err.startswith("Error: cannot use /proc/self/no")
+    assert len(r.err.strip().splitlines()) == 1 and "unexpected" not in r.err

@@ -68,8 +68,9 @@ def shell_commands() -> list[str]:
     return list(dict.fromkeys(commands))  # each distinct command once
 
 
-# these train or time for minutes or install packages: their arguments are parsed, not run
-PARSE_ONLY = ("train ", "install ", "bench ", "sample lsgan-mnist", "export lsgan-mnist")
+# these train or time for minutes, install packages or serve until stopped: their arguments
+# are parsed, not run
+PARSE_ONLY = ("train ", "install ", "bench ", "serve", "sample lsgan-mnist", "export lsgan-mnist")
 
 
 def test_shell_commands_run_as_written(zoo, tmp_path):

@@ -219,11 +219,14 @@ def test_bad_requests_get_a_clear_4xx_and_the_server_goes_on(
     assert httpx.get(served.base + "/v1/models/dcgan-mnist/sample?n=1").status_code == 200
 
 
-def test_a_body_over_the_limit_is_413(cache):
-    server = Served(cache, "dcgan-mnist", "--max-body-mb", "0.01")
+def test_a_body_over_the_limit_is_413_and_a_slow_request_504(cache):
+    server = Served(cache, "dcgan-mnist", "--max-body-mb", "0.01", "--timeout", "0.001")
     try:
         r = httpx.post(server.base + "/v2/models/dcgan-mnist/infer", content=b"x" * 20000)
         assert r.status_code == 413 and "bytes allowed" in r.json()["error"]
+        r = httpx.get(server.base + "/v1/models/dcgan-mnist/sample?n=1024")
+        assert r.status_code == 504 and "did not answer within 0.001 s" in r.json()["error"]
+        assert httpx.get(server.base + "/v2/health/ready").status_code == 200
     finally:
         server.stop()
 

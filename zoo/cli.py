@@ -114,6 +114,16 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except OSError as exc:  # a full disk, a file too large, a read-only or missing folder
+        if debug_enabled():
+            traceback.print_exc()
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(
+            f"Error: cannot use{where}: {exc.strerror or exc}; free space, or choose a path "
+            "zoo may write",
+            err=True,
+        )
+        sys.exit(1)
     except Exception as exc:
         if debug_enabled():
             traceback.print_exc()
