@@ -308,7 +308,7 @@ data_plugin = plugin(
     DataSourceSpec(
         "unpaired",
         "two sources as the domains of an unpaired translation",
-        "zoo.data:unpaired",
+        "zoo.datasets:unpaired",
         argument="A,B",
     ),
 )

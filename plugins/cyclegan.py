@@ -282,7 +282,7 @@ class CycleGAN(GenerativeModel):
     ) -> tuple[torch.Tensor, int]:
         """Rows of 8 held-out inputs, each above a row of their translations: two pairs of
         rows A -> B, then two B -> A."""
-        from zoo.runtime import TorchRunner
+        from zoo.model import TorchRunner
 
         run = TorchRunner(self.graphs(), next(self.parameters()).device)
         rows = []

@@ -89,7 +89,7 @@ def test_example_data_source_and_logger(tmp_path, capfd):
     import pytest
 
     from zoo import api
-    from zoo.data import load_dataset
+    from zoo.datasets import load_dataset
     from zoo.errors import UsageError
     from zoo.testing import plugin_registry
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from zoo.data import Batches, frame_like_mnist, load_dataset, to_float
+from zoo.data import Batches, frame_like_mnist, to_float
+from zoo.datasets import load_dataset
 from zoo.errors import UsageError, ZooError
 
 

@@ -15,7 +15,8 @@ import zoo.data
 import zoo.evaluator
 from zoo import api
 from zoo.cli import cli, main
-from zoo.data import load_dataset, to_float
+from zoo.data import to_float
+from zoo.datasets import load_dataset
 from zoo.errors import ZooError
 from zoo.evaluation import anchors, evaluate
 from zoo.evaluator import DEFAULT_PATH, SIZE, load_classifier, sha256, sidecar_path

@@ -614,7 +614,7 @@ def noise_source(source: str, **_):
 def test_a_plugin_adds_a_data_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from zoo import DataSourceSpec, plugin
     from zoo.api import train
-    from zoo.data import load_dataset
+    from zoo.datasets import load_dataset
 
     obj = plugin(DataSourceSpec("noise", "random images", f"{__name__}:noise_source", "N"))
     set_registry(build_registry(extra=[(obj, record("noise"))]))
@@ -656,7 +656,7 @@ def float_source(source: str, **_: Any) -> Any:
 
 def test_a_data_source_of_the_wrong_kind_names_its_plugin() -> None:
     from zoo import DataSourceSpec, plugin
-    from zoo.data import load_dataset
+    from zoo.datasets import load_dataset
     from zoo.errors import ZooError
 
     obj = plugin(DataSourceSpec("floaty", "float images", f"{__name__}:float_source"))

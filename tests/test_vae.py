@@ -15,7 +15,8 @@ from torch.distributions import (
 )
 
 import zoo.api as z
-from zoo.data import ImageSpec, load_dataset
+from zoo.data import ImageSpec
+from zoo.datasets import load_dataset
 from zoo.errors import UsageError
 from zoo.model import Batch, SampleRequest
 from zoo.plugins import VAEConfig, vae

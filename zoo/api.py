@@ -22,7 +22,7 @@ import torch
 
 from zoo import __version__, distributed
 from zoo.checkpoint import load_weights, read_info
-from zoo.data import load_dataset
+from zoo.datasets import load_dataset
 from zoo.errors import UsageError, ZooError
 from zoo.files import replace_dir, staging_dir, write_text
 from zoo.model import GenerativeModel, ModelInfo, SampleRequest, check_family_class

@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from zoo import api
-from zoo.data import load_dataset
+from zoo.datasets import load_dataset
 from zoo.model import Graph, ModelInfo
 from zoo.onnx_files import graph_files
 from zoo.registry import get_registry

@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from zoo import api, metrics
-from zoo.data import load_dataset, to_float
+from zoo.data import to_float
+from zoo.datasets import load_dataset
 from zoo.errors import UsageError
 from zoo.evaluator import Classifier, load_classifier
 from zoo.model import GenerativeModel, ModelInfo

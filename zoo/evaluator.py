@@ -27,7 +27,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
-from zoo.data import Dataset, ImageSet, load_dataset, to_float
+from zoo.data import Dataset, ImageSet, to_float
+from zoo.datasets import load_dataset
 from zoo.errors import UsageError, ZooError
 from zoo.files import atomic_path, write_text
 

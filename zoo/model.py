@@ -140,8 +140,6 @@ class GenerativeModel(nn.Module):
         Fixed noise from ``seed``; one row per class for conditional families. Families that
         transform images override this to show held-out inputs next to their outputs.
         """
-        from zoo.runtime import TorchRunner
-
         generator = torch.Generator().manual_seed(seed)
         if self.conditional:
             per_class = 8
@@ -166,6 +164,24 @@ class GenerativeModel(nn.Module):
 
     def on_load(self, step: int) -> None:
         """Restore state that depends on the training step (e.g. a growth stage)."""
+
+
+class TorchRunner:
+    """Runs a model's graphs in PyTorch, in eval mode."""
+
+    name = "torch"
+
+    def __init__(self, graphs: dict[str, Graph], device: torch.device):
+        self.graphs, self.device = graphs, device
+        self.provider = f"torch:{device}"
+
+    @torch.inference_mode()
+    def __call__(self, graph: str, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        g = self.graphs[graph]
+        args = [inputs[name].to(self.device) for name in g.example]
+        out = g.module(*args)
+        out = out if isinstance(out, tuple) else (out,)
+        return {name: t.float().cpu() for name, t in zip(g.outputs, out)}
 
 
 def check_family_class(cls: Any, name: str) -> type[GenerativeModel]:

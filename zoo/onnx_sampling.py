@@ -130,3 +130,26 @@ def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
         mixed = direction * ((1 - t) * na + t * nb)
     mixed[0], mixed[-1] = a64, b64  # the ends exactly
     return mixed.astype(a.dtype).reshape(steps, *a.shape[1:])
+
+
+def parse_labels(values: tuple[str, ...], num_classes: int) -> list[int]:
+    """``("7",)``, ``("0,1,2",)`` or ``("all",)`` -> class indices."""
+    if num_classes == 0:
+        raise UsageError("this model has no classes: drop --label")
+    labels: list[int] = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if part == "all":
+                labels += range(num_classes)
+            elif part.lstrip("-").isdigit():
+                label = int(part)
+                if not 0 <= label < num_classes:
+                    raise UsageError(
+                        f"label {part[:20]} is out of range: this model has classes "
+                        f"0..{num_classes - 1}"
+                    )
+                labels.append(label)
+            else:
+                raise UsageError(f"bad --label {part!r}: use integers, a comma list or 'all'")
+    return labels

@@ -26,7 +26,7 @@ import torch
 
 from zoo import api
 from zoo.checkpoint import read_info, save_weights
-from zoo.data import load_dataset
+from zoo.datasets import load_dataset
 from zoo.download import sha256_file
 from zoo.evaluation import DEFAULT_N, Report, evaluate
 from zoo.files import atomic_path, write_text

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from zoo.errors import UsageError
-from zoo.model import Graph
+from zoo.model import TorchRunner as TorchRunner  # re-exported: where models run
 from zoo.onnx_files import check_finite_outputs
 
 
@@ -41,24 +41,6 @@ def tune_for_training(device: torch.device) -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-
-
-class TorchRunner:
-    """Runs a model's graphs in PyTorch, in eval mode."""
-
-    name = "torch"
-
-    def __init__(self, graphs: dict[str, Graph], device: torch.device):
-        self.graphs, self.device = graphs, device
-        self.provider = f"torch:{device}"
-
-    @torch.inference_mode()
-    def __call__(self, graph: str, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
-        g = self.graphs[graph]
-        args = [inputs[name].to(self.device) for name in g.example]
-        out = g.module(*args)
-        out = out if isinstance(out, tuple) else (out,)
-        return {name: t.float().cpu() for name, t in zip(g.outputs, out)}
 
 
 def onnx_session(path: Path, device: str = "auto", threads: int = 0) -> Any:

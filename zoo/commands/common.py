@@ -8,8 +8,6 @@ from typing import Any
 
 import click
 
-from zoo.errors import UsageError
-
 runtime_option = click.option(
     "--runtime",
     type=click.Choice(["auto", "torch", "onnx"]),
@@ -44,26 +42,3 @@ def table(rows: list[list[str]], headers: list[str]) -> None:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     for row in [headers, *rows]:
         click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
-
-
-def parse_labels(values: tuple[str, ...], num_classes: int) -> list[int]:
-    """``("7",)``, ``("0,1,2",)`` or ``("all",)`` -> class indices."""
-    if num_classes == 0:
-        raise UsageError("this model has no classes: drop --label")
-    labels: list[int] = []
-    for value in values:
-        for part in value.split(","):
-            part = part.strip()
-            if part == "all":
-                labels += range(num_classes)
-            elif part.lstrip("-").isdigit():
-                label = int(part)
-                if not 0 <= label < num_classes:
-                    raise UsageError(
-                        f"label {part[:20]} is out of range: this model has classes "
-                        f"0..{num_classes - 1}"
-                    )
-                labels.append(label)
-            else:
-                raise UsageError(f"bad --label {part!r}: use integers, a comma list or 'all'")
-    return labels

@@ -14,7 +14,8 @@ from zoo.grids import MAX_NPZ
 
 def _held_out_inputs(data: str, spec, second_domain: bool, n: int):
     """Without --input, a translation model translates its data's held-out images."""
-    from zoo.data import load_dataset, to_float
+    from zoo.data import to_float
+    from zoo.datasets import load_dataset
 
     held_out = load_dataset(data, image_size=spec.size, channels=spec.channels)
     images = held_out.test_b if second_domain else held_out.test
@@ -165,7 +166,7 @@ def _per_label(
 ) -> tuple[list[int] | None, int, int]:
     """`--label` values as one label per image, ``n`` images per label in a row each: the
     labels, the number of images and the row length."""
-    from zoo.commands.common import parse_labels
+    from zoo.onnx_sampling import parse_labels
 
     if not labels:
         return None, n, nrow

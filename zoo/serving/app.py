@@ -51,7 +51,7 @@ from zoo import __version__
 from zoo.errors import UsageError
 from zoo.grids import encode_png, grid, to_uint8
 from zoo.onnx_files import check_finite_outputs
-from zoo.onnx_sampling import prior_feed, slerp
+from zoo.onnx_sampling import parse_labels, prior_feed, slerp
 from zoo.serving import protocol
 from zoo.serving.batching import Batcher, QueueFull
 from zoo.serving.repository import ServedGraph, ServedModel
@@ -205,8 +205,6 @@ def _int(request: Request, key: str, default: int, low: int, high: int) -> int:
 
 def _labels(request: Request, model: ServedModel, per_label: int) -> tuple[list[int] | None, int]:
     """`--label` as the CLI reads it: ``per_label`` images for each label given, a row each."""
-    from zoo.commands.common import parse_labels
-
     text = request.query_params.get("label")
     if not text:
         return None, 0
