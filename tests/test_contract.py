@@ -5,12 +5,25 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+
+from zoo.plugins.gan import GAN
 from zoo.testing import FamilyContract
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "examples" / "zoo-lsgan"))
 import zoo_lsgan.plugin
 
 CONV = {"nz": 8, "ngf": 4, "ndf": 4}
+
+# A bug the kit found (2026-12-06): zoo.blocks.gradient_penalty draws its interpolation
+# weights from torch's global generator, not from batch.noise, so WGAN-GP and PGGAN runs
+# depend on it (and --nproc N does not train what one process trains). Drawing them from
+# batch.noise changes what the published wgan-gp-mnist and pggan-mnist recipes train, so the
+# fix lands with their retraining; strict, so this fails as soon as it is fixed.
+GLOBAL_DRAWS = pytest.mark.xfail(
+    reason="gradient_penalty draws from torch's global generator", strict=True
+)
 
 
 class TestGAN(FamilyContract):
@@ -33,6 +46,15 @@ class TestWGAN(FamilyContract):
     family = "wgan"
     config = {**CONV, "penalty": "gp", "n_critic": 2}
 
+    @GLOBAL_DRAWS
+    def test_training_draws_only_the_batchs_noise(self, tmp_path, monkeypatch):
+        super().test_training_draws_only_the_batchs_noise(tmp_path, monkeypatch)
+
+
+class TestWGANClipping(FamilyContract):
+    family = "wgan"
+    config = {**CONV, "penalty": "clip", "n_critic": 2}
+
 
 class TestVAE(FamilyContract):
     family = "vae"
@@ -47,6 +69,10 @@ class TestVAEMixturePrior(FamilyContract):
 class TestPGGAN(FamilyContract):
     family = "pggan"
     config = {"nz": 8, "fmap_base": 64, "fmap_max": 8, "fade_steps": 1, "stable_steps": 1}
+
+    @GLOBAL_DRAWS
+    def test_training_draws_only_the_batchs_noise(self, tmp_path, monkeypatch):
+        super().test_training_draws_only_the_batchs_noise(tmp_path, monkeypatch)
 
 
 class TestCycleGAN(FamilyContract):
@@ -131,3 +157,34 @@ def test_example_truncation_keeps_latents_inside(tmp_path):
         model.sample(SampleRequest(64, gen, options={"truncation": 0.5}), run)
     z = drawn["generator"]
     assert z.shape == (64, 8) and z.abs().max() <= 0.5 and z.std() > 0.2
+
+
+# the kit itself, on families broken on purpose
+
+
+class Leaky(GAN):
+    """A GAN that perturbs its inputs with torch's global generator, not batch.noise."""
+
+    def train_step(self, batch, step):
+        batch.images = batch.images + 0.1 * torch.randn_like(batch.images)
+        return super().train_step(batch, step)
+
+
+def test_the_kit_catches_draws_from_the_global_generator(tmp_path, monkeypatch):
+    from zoo import FamilySpec, hookimpl
+    from zoo.plugins import GANConfig
+    from zoo.testing import plugin_registry
+
+    class Plugin:
+        @hookimpl
+        def register_families(self, register):
+            register(FamilySpec("leaky", "a broken GAN", f"{__name__}:Leaky", GANConfig))
+
+    class Check(FamilyContract):
+        family = "leaky"
+        config = TestGAN.config
+
+    with plugin_registry(Plugin(), "leaky"):
+        Check().test_resume_is_bit_identical(tmp_path / "resume")  # this alone cannot tell
+        with pytest.raises(AssertionError, match="depends on torch's global generator"):
+            Check().test_training_draws_only_the_batchs_noise(tmp_path / "kit", monkeypatch)

@@ -67,7 +67,8 @@ def test_metadata_names_never_become_paths(exported, tmp_path):
 
 
 def test_onnx_cache_for_a_weights_file_is_keyed_by_its_hash(exported, tmp_path):
-    from zoo.download import cache_dir, sha256_file
+    from zoo.download import cache_dir
+    from zoo.files import sha256_file
 
     api.sample(exported["safetensors"], 2, runtime="onnx")
     digest = sha256_file(exported["safetensors"])
@@ -209,7 +210,8 @@ def test_two_weights_files_of_one_checkpoint_folder_get_their_own_exports(export
 
 
 def test_a_file_planted_in_the_export_cache_is_not_run(exported, tmp_path):
-    from zoo.download import cache_dir, sha256_file
+    from zoo.download import cache_dir
+    from zoo.files import sha256_file
 
     slot = cache_dir() / "onnx" / sha256_file(exported["safetensors"])
     slot.mkdir(parents=True)

@@ -23,7 +23,6 @@ touches the network.
 from __future__ import annotations
 
 import base64
-import hashlib
 import http.client
 import json
 import math
@@ -43,7 +42,14 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from zoo import __version__
 from zoo.errors import UsageError, ZooError
-from zoo.files import LockTimeout, atomic_path, file_lock, open_own_file, write_text
+from zoo.files import (
+    LockTimeout,
+    atomic_path,
+    file_lock,
+    open_own_file,
+    sha256_file,
+    write_text,
+)
 
 CHUNK = 1 << 16
 SCHEMES = ("http", "https")
@@ -140,14 +146,6 @@ class DownloadOptions:
             deadline=_env_number("ZOO_DOWNLOAD_DEADLINE", cls.deadline),
             max_bytes=int(_env_number("ZOO_DOWNLOAD_MAX_BYTES", cls.max_bytes, int)),
         )
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_file(path: Path, sha256: str, size: int | None) -> str | None:

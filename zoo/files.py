@@ -1,4 +1,4 @@
-"""Atomic file writes, locks and symlink-safe opens: a crash or Ctrl-C never leaves a
+"""Atomic file writes, locks, symlink-safe opens and file hashes: a crash or Ctrl-C never leaves a
 half-written file behind, and a link planted in a shared folder is never followed.
 
 Temporary files and folders are named ``.NAME.HOST-PID.XXXX.tmp`` beside their target. A
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -220,3 +221,11 @@ def lock_holder(path: Path) -> str:
     except OSError:
         return "?"
     return text if text.isdigit() else "?"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

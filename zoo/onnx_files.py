@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UsageError, ZooError
+from zoo.files import sha256_file
 from zoo.metadata import (
     EXPORT_KEY,
     FORMAT_VERSION,
@@ -75,7 +76,7 @@ class ExportSlot:
 
     @classmethod
     def of(cls, weights: Path) -> ExportSlot:
-        from zoo.download import cache_dir, sha256_file
+        from zoo.download import cache_dir
 
         digest = sha256_file(weights)
         if weights.parent.parent.name == "checkpoints":
@@ -91,7 +92,6 @@ class ExportSlot:
     def manifest(self, files: list[Path]) -> str:
         """What `cached` checks: the weights' sha256, the metadata format and every file's
         sha256, so a planted file, one left by an older zoo or a mixed set is never run."""
-        from zoo.download import sha256_file
 
         return json.dumps(
             {
@@ -105,7 +105,6 @@ class ExportSlot:
     def cached(self) -> Path | None:
         """The export made earlier for these weights (its first graph's file), if it is
         whole and bound to them; None otherwise (the caller exports again)."""
-        from zoo.download import sha256_file
 
         try:
             record = json.loads((self.folder / MANIFEST).read_text(encoding="utf-8"))

@@ -27,9 +27,8 @@ import torch
 from zoo import api
 from zoo.checkpoint import read_info, save_weights
 from zoo.datasets import load_dataset
-from zoo.download import sha256_file
 from zoo.evaluation import DEFAULT_N, Report, evaluate
-from zoo.files import atomic_path, write_text
+from zoo.files import atomic_path, sha256_file, write_text
 from zoo.images import save_samples
 from zoo.metadata import FORMAT_KEY, FORMAT_VERSION, INFO_KEY, KIND_KEY
 from zoo.model import GenerativeModel, ModelInfo

@@ -25,11 +25,10 @@ from zoo.download import (
     fetch,
     offline,
     redact,
-    sha256_file,
     weights_dir,
 )
 from zoo.errors import UsageError, ZooError
-from zoo.files import write_text
+from zoo.files import sha256_file, write_text
 from zoo.specs import CatalogueEntry
 
 MODEL_SUFFIXES = (".safetensors", ".onnx")

@@ -14,9 +14,11 @@ to train in a second, and pytest runs the whole contract on it::
 
 The suite builds the family from its schema, trains a few steps on a tiny offline data set,
 saves and loads the run, samples deterministically, resumes bit-identically, samples the same
-from its safetensors export, exports to ONNX and samples the same in onnxruntime as in PyTorch,
-and checks that bad settings and sampling options are refused. zoo runs it on its built-in
-families and on examples/zoo-lsgan.
+from its safetensors export, exports to ONNX and samples the same in onnxruntime as in PyTorch
+(on weights perturbed until the samples vary, so the comparison can fail), checks that a
+train step draws its randomness from ``batch.noise`` alone, and checks that bad settings and
+sampling options are refused. zoo runs it on its built-in families, on examples/zoo-lsgan,
+and on a family broken on purpose (tests/test_contract.py).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from zoo.registry import (
 )
 from zoo.runs import latest_checkpoint
 from zoo.settings import check_schema, within
+from zoo.specs import import_target
 
 
 @contextmanager
@@ -165,14 +168,62 @@ class FamilyContract:
         for key in plain:
             torch.testing.assert_close(nhwc[key], plain[key], rtol=1e-3, atol=1e-3, msg=key)
 
-    def test_onnx_export_samples_like_torch(self, tmp_path: Path) -> None:
+    def vivid(self, tmp_path: Path) -> Path:
+        """A weights file of the tiny model whose samples vary: two steps leave its outputs
+        nearly constant (every pixel within 0.002 of the others), where no comparison of two
+        runtimes could fail, so the matrices of its layers get noise as large as they are."""
         run = self.train(tmp_path / "run", 2)
-        files = api.export(run, "onnx", tmp_path / "model.onnx")
+        (weights,) = api.export(run, "safetensors", tmp_path / "trained.safetensors")
+        from safetensors.torch import load_file, save_file
+
+        from zoo.checkpoint import read_info
+
+        tensors, (_, metadata) = load_file(str(weights)), read_info(weights)
+        gen = torch.Generator().manual_seed(0)
+        for key, value in tensors.items():
+            if value.is_floating_point() and value.dim() >= 2:
+                scale = value.float().std().clamp_min(0.05) * 2
+                noise = torch.randn(value.shape, generator=gen) * scale
+                tensors[key] = (value.float() + noise).to(value.dtype)
+        vivid = tmp_path / "vivid.safetensors"
+        save_file(tensors, str(vivid), metadata)
+        images = self.sample(vivid)
+        spread = float(images.max() - images.min())
+        assert spread > 0.2, f"samples of the perturbed model span only {spread:.3f}"
+        return vivid
+
+    def test_onnx_export_samples_like_torch(self, tmp_path: Path) -> None:
+        """The same images from onnxruntime as from PyTorch, on a model whose samples vary
+        (`vivid`), so a wrong export shows."""
+        weights = self.vivid(tmp_path)
+        files = api.export(weights, "onnx", tmp_path / "model.onnx")
         assert files and all(f.is_file() for f in files)
         for options in [{}, *self.sample_options]:
-            torch_images = self.sample(run, options=options)
+            torch_images = self.sample(weights, options=options)
             onnx_images = self.sample(files[0], "onnx", options=options)
             torch.testing.assert_close(onnx_images, torch_images, atol=1e-3, rtol=0)
+
+    def test_training_draws_only_the_batchs_noise(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Every random draw of a train step comes from ``batch.noise`` (seeded by the run's
+        seed and step, the same on any number of processes), never from torch's global
+        generator: here it is reseeded at random before every step, and the weights must
+        not change. (Dropout draws from the global generator: test with it off.)"""
+        plain = _latest_weights(self.train(tmp_path / "plain", 2))
+        family = import_target(get_registry().family(self.family).target)
+        step = family.train_step
+
+        def scrambled(model: Any, batch: Any, at: int) -> Any:
+            torch.manual_seed(torch.seed())
+            return step(model, batch, at)
+
+        monkeypatch.setattr(family, "train_step", scrambled)
+        other = _latest_weights(self.train(tmp_path / "scrambled", 2))
+        for key in plain:
+            assert torch.equal(plain[key], other[key]), (
+                f"{key} depends on torch's global generator: draw from batch.noise"
+            )
 
     def test_weights_file_samples_like_the_run(self, tmp_path: Path) -> None:
         """The safetensors export (what pretrained weights ship as) holds every weight that
