@@ -666,3 +666,35 @@ def test_a_data_source_of_the_wrong_kind_names_its_plugin() -> None:
             load_dataset("floaty")
     finally:
         set_registry(None)
+
+
+def test_a_family_without_settings_says_how_to_declare_them() -> None:
+    from zoo import CatalogueEntry
+
+    class Bare:
+        @hookimpl
+        def register_families(self, register):
+            register(FamilySpec("bare", "declares no settings", "bare_model:Model"))
+
+        @hookimpl
+        def register_catalogue(self, register):
+            register(CatalogueEntry("bare-mnist", "bare", "mnist-5k", config={"nz": 8}))
+
+    set_registry(build_registry(extra=[(Bare(), record("bare"))]))
+    try:
+        from zoo import api
+
+        with pytest.raises(UsageError) as err:
+            api.recipe_settings(api.resolve("bare-mnist"), {})
+        assert str(err.value).endswith(
+            "valid keys: none (a family declares its settings as a zoo.Config dataclass, "
+            "FamilySpec(config=...); see 'Migrating' in docs/plugins.md)"
+        )
+    finally:
+        set_registry(None)
+
+
+def test_plain_zoo_plugins_does_not_call_unimported_families_ok(zoo) -> None:
+    r = zoo("plugins")
+    row = next(line for line in r.out.splitlines() if line.startswith("dcgan "))
+    assert " loaded " in row and "`zoo plugins --check` imports and checks them" in r.out

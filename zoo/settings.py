@@ -228,6 +228,13 @@ def check_values(values: dict[str, Any], schema: type[Config], where: str) -> No
                 raise UsageError(f"bad value {item} for {key!r} in {where}: it must be {shown}")
 
 
+# what an empty list of keys means: a family that declares no settings (docs/plugins.md)
+NO_KEYS = (
+    "none (a family declares its settings as a zoo.Config dataclass, FamilySpec(config=...); "
+    "see 'Migrating' in docs/plugins.md)"
+)
+
+
 def merge(
     base: dict[str, Any], overrides: dict[str, Any], where: str, schema: type[Config]
 ) -> dict[str, Any]:
@@ -237,7 +244,7 @@ def merge(
     if unknown:
         raise UsageError(
             f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-            f"in {where}; valid keys: {', '.join(sorted(base))}"
+            f"in {where}; valid keys: {', '.join(sorted(base)) or NO_KEYS}"
         )
     out = dict(base)
     for key, value in overrides.items():
@@ -255,7 +262,7 @@ def split_overrides(
     if unknown:
         raise UsageError(
             f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-            f"in --set; valid keys: {', '.join(sorted(train_keys | set(family_keys)))}"
+            f"in --set; valid keys: {', '.join(sorted(train_keys | set(family_keys))) or NO_KEYS}"
         )
     train = {k: v for k, v in overrides.items() if k in train_keys}
     config = {k: v for k, v in overrides.items() if k not in train_keys}

@@ -40,7 +40,12 @@ def plugins_cmd(as_json: bool, check: bool) -> None:
         echo_json({"plugins": [p.to_dict() for p in plugins], "problems": reg.problems})
     else:
         headers = ["PLUGIN", "DISTRIBUTION", "", "STATUS", "HOOKS", "REGISTERED"]
-        table([_row(p) for p in plugins], headers)
+        table([_row(p, check) for p in plugins], headers)
+        if not check and any(_has_targets(p) and not p.error for p in plugins):
+            click.echo(
+                "loaded: registered, its families and exporters not imported yet; "
+                "`zoo plugins --check` imports and checks them"
+            )
         errors = [p.error for p in plugins if p.error]
         for p in plugins:
             if p.error:
@@ -56,7 +61,19 @@ def plugins_cmd(as_json: bool, check: bool) -> None:
         raise ZooError(f"found {len(reg.problems)} plugin problem(s)")
 
 
-def _row(p: PluginRecord) -> list[str]:
+def _has_targets(p: PluginRecord) -> bool:
+    return bool(p.families or p.exporters or p.data_sources or p.loggers)
+
+
+def _status(p: PluginRecord, checked: bool) -> str:
+    """FAILED, ok (checked, or nothing to import), or loaded (its targets not imported yet:
+    a family that fails its contract shows only when checked or used)."""
+    if p.error:
+        return "FAILED"
+    return "ok" if checked or not _has_targets(p) else "loaded"
+
+
+def _row(p: PluginRecord, checked: bool) -> list[str]:
     registered = [
         *(f"family:{n}" for n in p.families),
         *(f"exporter:{n}" for n in p.exporters),
@@ -69,7 +86,7 @@ def _row(p: PluginRecord) -> list[str]:
         p.name,
         f"{p.distribution} {p.version}".strip(),
         "built-in" if p.builtin else "",
-        "FAILED" if p.error else "ok",
+        _status(p, checked),
         ",".join(h.removeprefix("register_") for h in p.hooks) or "-",
         ", ".join(registered) or "-",
     ]
