@@ -7,7 +7,10 @@ to onnxruntime on the same graph at the same total batch, measured in the same r
 load with malformed requests mixed in (every good answer checked), the start-up time and the
 server's peak RSS.
 
-    python scripts/serve_bench.py [--model dcgan-mnist] [--clients 1,8,64] [--seconds 5]
+    python scripts/serve_bench.py [--wrk] [--model dcgan-mnist] [--clients 1,8,64] [--seconds 5]
+
+--wrk generates the load with Debian's wrk (C) instead of Python's httpx, which needs much
+of the cores the server shares with it (docs/serving.md: the tail it adds is its own).
 """
 
 from __future__ import annotations
@@ -142,6 +145,51 @@ async def load_with(
     await asyncio.gather(*(one(w) for w in range(clients)))
 
 
+def load_wrk(
+    base: str, model: str, clients: int, images: int, latent: int, seconds: float, warmup: float
+) -> dict[str, float]:
+    """The same load from wrk (Debian's wrk: C, one thread), which needs far less of the
+    cores the server shares with it than a Python client does."""
+    import re
+    import shutil
+    import tempfile
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("--wrk needs wrk (apt-get install wrk)")
+    z = np.random.default_rng(0).standard_normal((images, latent), dtype=np.float32)
+    content, headers = body(z)
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "body.bin").write_bytes(content)
+        script = Path(folder) / "post.lua"
+        script.write_text(
+            f'local f = io.open("{folder}/body.bin", "rb")\n'
+            "wrk.body = f:read('*all')\nf:close()\nwrk.method = 'POST'\n"
+            + "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
+        )
+        url = f"{base}/v2/models/{model}/infer"
+        common = ["wrk", "-t1", f"-c{clients}", "-s", str(script), url]
+        subprocess.run([*common[:3], f"-d{max(warmup, 1):g}s", *common[3:]], capture_output=True)
+        out = subprocess.run(
+            [*common[:3], f"-d{seconds:g}s", "--latency", *common[3:]],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+
+    def millis(label: str) -> float:
+        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "images_per_s": rate * images,
+        "p50_ms": millis("50%"),
+        "p99_ms": millis("99%"),
+        "requests": rate * seconds,
+        "failed": int(failed.group(1)) if failed else 0,
+        "bad_answered_400": 0,
+    }
+
+
 def direct(path: Path, batch: int, latent: int, seconds: float) -> float:
     """onnxruntime on the served file itself, the same batch size: images/s. Measured in a
     process of its own before the server starts: a session left in this process would
@@ -181,6 +229,7 @@ def main() -> None:
     parser.add_argument("--max-batch", default="64", help="zoo serve --max-batch with batching on")
     parser.add_argument("--max-delay-ms", default="2")
     parser.add_argument("--threads", default="0", help="zoo serve --threads (onnxruntime)")
+    parser.add_argument("--wrk", action="store_true", help="generate the load with wrk")
     args = parser.parse_args()
     from zoo.serving.repository import export_files
 
@@ -202,9 +251,16 @@ def main() -> None:
         extra += ["--threads", args.threads, "--max-queue", "100000"]
         process, base, startup = start(args.model, *extra)
         for clients in counts:
-            result = asyncio.run(
-                load(base, args.model, clients, args.images, latent, args.seconds, 0, args.warmup)
-            )
+            if args.wrk:
+                result = load_wrk(
+                    base, args.model, clients, args.images, latent, args.seconds, args.warmup
+                )
+            else:
+                result = asyncio.run(
+                    load(
+                        base, args.model, clients, args.images, latent, args.seconds, 0, args.warmup
+                    )
+                )
             limit = limits[clients]
             rate, failed = result["images_per_s"], result["failed"]
             print(f"| {clients} | {batching} | {rate:.0f} | {result['p50_ms']:.1f} | "
