@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from zoo.errors import UsageError, ZooError
+from zoo.grids import fit_square
 from zoo.metadata import ImageSpec as ImageSpec  # re-exported: where data sets are described
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -209,10 +210,7 @@ def read_images(paths: list[Path], channels: int = 0, size: int = 0) -> np.ndarr
                     file.draft(mode, (size, size))
                 im = file.convert(mode)
                 if size:
-                    side = min(im.size)
-                    left, top = (im.width - side) // 2, (im.height - side) // 2
-                    im = im.crop((left, top, left + side, top + side))
-                    im = im.resize((size, size), Image.Resampling.LANCZOS)
+                    im = fit_square(im, size)
                 arrays.append(np.asarray(im))
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
             raise UsageError(f"cannot read image {p}: {exc}") from None

@@ -56,6 +56,17 @@ def grid(images: np.ndarray, nrow: int = 0, padding: int = 2) -> np.ndarray:
     return out
 
 
+def fit_square(image: Any, size: int) -> Any:
+    """A PIL image centre-cropped to a square and resized to ``size`` (LANCZOS): how zoo
+    prepares every image it reads (--input files, folder: data, uploads to the server)."""
+    from PIL import Image
+
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    square = image.crop((left, top, left + side, top + side))
+    return square.resize((size, size), Image.Resampling.LANCZOS)
+
+
 def encode_png(array: np.ndarray) -> bytes:
     """A uint8 (H, W, C) image as PNG bytes (grey for one channel)."""
     from PIL import Image

@@ -49,7 +49,7 @@ from starlette.routing import Route
 
 from zoo import __version__
 from zoo.errors import UsageError
-from zoo.grids import encode_png, grid, to_uint8
+from zoo.grids import encode_png, fit_square, grid, to_uint8
 from zoo.onnx_files import check_finite_outputs
 from zoo.onnx_sampling import parse_labels, prior_feed, slerp
 from zoo.serving import protocol
@@ -255,11 +255,7 @@ def _decode_image(body: bytes, channels: int, size: int) -> np.ndarray:
             im = file.convert("L" if channels == 1 else "RGB")
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         raise Problem(400, "the body is not an image PIL can read (PNG, JPEG, ...)") from None
-    side = min(im.size)
-    left, top = (im.width - side) // 2, (im.height - side) // 2
-    im = im.crop((left, top, left + side, top + side)).resize(
-        (size, size), Image.Resampling.LANCZOS
-    )
+    im = fit_square(im, size)
     array = np.asarray(im, np.float32).reshape(size, size, channels).transpose(2, 0, 1)
     return (array / np.float32(127.5) - np.float32(1.0))[None]
 
