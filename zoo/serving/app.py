@@ -480,7 +480,9 @@ def run(server: Server, host: str, port: int) -> None:
             super().handle_exit(sig, frame)
             # uvicorn raises the signal again after shutting down, which would end the
             # process with it (-15) instead of the clean exit a finished shutdown is
-            self._captured_signals.clear()
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list):
+                captured.clear()
 
     config = uvicorn.Config(
         create_app(server), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30
