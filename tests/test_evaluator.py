@@ -188,3 +188,25 @@ def test_a_classifiers_odd_record_is_one_clear_line(tmp_path, change, message):
     sidecar_path(copy).write_text(json.dumps({"sha256": sha256(copy)}))
     with pytest.raises(ZooError, match=message):
         load_classifier(copy)
+
+
+def test_a_classifiers_reference_data_is_never_downloaded_on_its_word(tmp_path, monkeypatch):
+    import socket
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from zoo.evaluator import META_KEY
+
+    attempts = []
+    monkeypatch.setattr(socket.socket, "connect", lambda self, a: attempts.append(a))
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "data"))
+    copy = tmp_path / "clf.safetensors"
+    with safe_open(str(DEFAULT_PATH), framework="pt") as f:
+        metadata = f.metadata()
+    meta = {**json.loads(metadata[META_KEY]), "data": "fashion-mnist"}
+    save_file(load_file(str(DEFAULT_PATH)), str(copy), {**metadata, META_KEY: json.dumps(meta)})
+    sidecar_path(copy).write_text(json.dumps({"sha256": sha256(copy)}))
+    with pytest.raises(ZooError, match="ZOO_DATA"):
+        load_classifier(copy).reference()
+    assert attempts == []

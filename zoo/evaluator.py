@@ -122,7 +122,9 @@ class Classifier:
         return list(self.meta["classes"])
 
     def dataset(self) -> Dataset:
-        """The classifier's data, at its size and channels."""
+        """The classifier's data, at its size and channels. A classifier file names its own
+        reference data, so that data is never downloaded on its word: it must be on this
+        machine (the bundled sets, a folder, or torchvision files already under ZOO_DATA)."""
         return _dataset(self.meta["data"], self.channels)
 
     @torch.inference_mode()
@@ -155,7 +157,7 @@ class Classifier:
 @functools.lru_cache(maxsize=2)
 def _dataset(data: str, channels: int) -> Dataset:
     # parsing the bundled MNIST text takes seconds; the reference and anchors reuse it
-    return load_dataset(data, image_size=SIZE, channels=channels)
+    return load_dataset(data, image_size=SIZE, channels=channels, download=False)
 
 
 def _augment(x: torch.Tensor, r: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
