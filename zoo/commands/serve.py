@@ -28,7 +28,7 @@ from zoo.commands.common import offline_option
     type=click.FloatRange(0, 1000),
     default=5.0,
     show_default=True,
-    help="How long the oldest request waits for others to batch with.",
+    help="How long the oldest request waits for others to batch with, when others are about.",
 )
 @click.option(
     "--max-queue",

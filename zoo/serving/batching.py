@@ -1,7 +1,10 @@
 """Dynamic batching: concurrent requests for one graph are merged into one onnxruntime call.
 
 Each graph has a queue and a worker task. The worker takes the oldest request, waits at most
-``max_delay`` for more, and runs the requests that fit in ``max_batch`` images (and share
+``max_delay`` for more (only when others are about: more than one request queued, or more
+than one in the last call; a lone client's next request cannot come before its answer, so
+it is never kept waiting), and runs
+the requests that fit in ``max_batch`` images (and share
 the non-batch shape of every input) as one call, in the single inference thread; each
 request gets its own rows back, exactly what a call of its own gives, since every graph zoo
 exports treats the images of a batch independently (BatchNorm in eval mode, no attention
@@ -54,6 +57,7 @@ class Batcher:
         self.on_batch = on_batch
         self.pending: deque[_Pending] = deque()
         self.queued = 0  # images waiting
+        self.last_requests = 0  # requests merged into the last call
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -103,7 +107,8 @@ class Batcher:
             await self.wake.wait()
             self.wake.clear()
             while self.pending:
-                if self.queued < self.max_batch and self.max_delay > 0:
+                company = len(self.pending) > 1 or self.last_requests > 1
+                if self.queued < self.max_batch and self.max_delay > 0 and company:
                     deadline = time.monotonic() + self.max_delay
                     while self.queued < self.max_batch and time.monotonic() < deadline:
                         self.wake.clear()
@@ -122,6 +127,7 @@ class Batcher:
                     else {k: np.concatenate([b.feeds[k] for b in batch]) for k in batch[0].feeds}
                 )
                 self.on_batch(sum(b.images for b in batch))
+                self.last_requests = len(batch)
                 try:
                     outputs = await loop.run_in_executor(self.executor, self.run, feeds)
                 except Exception as exc:  # onnxruntime's own errors: every request hears
