@@ -333,6 +333,26 @@ def test_serving_beyond_loopback_without_a_token_warns(tmp_path):
 # the batcher alone
 
 
+def run_apart(scenario):
+    """asyncio.run(scenario()) in a thread of its own: playwright's sync API (the page's
+    tests) keeps an event loop running in this one."""
+    outcome: list = []
+
+    def target():
+        try:
+            outcome.append((True, asyncio.run(scenario())))
+        except BaseException as exc:
+            outcome.append((False, exc))
+
+    worker = threading.Thread(target=target)
+    worker.start()
+    worker.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
 def test_batcher_merges_splits_refuses_when_full_and_drops_the_abandoned():
     from concurrent.futures import ThreadPoolExecutor
 
@@ -365,7 +385,7 @@ def test_batcher_merges_splits_refuses_when_full_and_drops_the_abandoned():
         assert calls == [6, 8]  # the abandoned request never ran
         await batcher.stop()
 
-    asyncio.run(scenario())
+    run_apart(scenario)
 
 
 def test_the_v2_client_example_runs_against_zoo_serve(served, tmp_path):
@@ -528,4 +548,4 @@ def test_a_lone_client_is_never_kept_waiting_for_a_batch():
         await batcher.stop()
         return time.perf_counter() - began
 
-    assert asyncio.run(scenario()) < 0.5  # 5 requests, not 5 waits of 0.5 s
+    assert run_apart(scenario) < 0.5  # 5 requests, not 5 waits of 0.5 s

@@ -94,7 +94,32 @@ def cli(debug: bool, offline: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI and turn every failure into one line and an exit code."""
+    """Entry point: run the CLI and turn every failure into one line and an exit code.
+
+    A rank of a distributed run ends with os._exit once its output is flushed: torch's
+    process-group threads can abort the interpreter's teardown ("terminate called without
+    an active exception"), which would turn the run's exit code (0, 130, 143) into a crash."""
+    try:
+        _main(argv)
+    except SystemExit as exc:
+        if not _joined_a_process_group():
+            raise
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    else:
+        if not _joined_a_process_group():
+            return
+        code = 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _joined_a_process_group() -> bool:
+    distributed = sys.modules.get("zoo.distributed")
+    return bool(distributed is not None and getattr(distributed, "joined", False))
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         # without standalone mode click returns ctx.exit(n)'s code instead of exiting
         code = cli.main(args=argv, prog_name="zoo", standalone_mode=False)

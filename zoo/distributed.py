@@ -78,6 +78,11 @@ def init(world: World, device: torch.device) -> None:
     backend = "nccl" if device.type == "cuda" else "gloo"
     store = _rendezvous(world)
     dist.init_process_group(backend, store=store, rank=world.rank, world_size=world.size)
+    global joined
+    joined = True
+
+
+joined = False  # this process joined a process group (zoo.cli.main then ends it with os._exit)
 
 
 def _rendezvous(world: World) -> Any:
