@@ -410,9 +410,10 @@ def fetch(
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(dest.with_name(dest.name + ".lock"), options.deadline):
-            fresh = dest.is_file() and (sha256 is None or check_file(dest, sha256, size) is None)
-            if fresh and not force:
-                return dest  # another process finished it while we waited
+            # another process may have finished it while we waited (not hashed under --force)
+            done = not force and dest.is_file()
+            if done and (sha256 is None or check_file(dest, sha256, size) is None):
+                return dest
             return _download(url, dest, sha256, size, label, options)
     except LockTimeout:
         raise DownloadError(

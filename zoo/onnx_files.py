@@ -163,8 +163,9 @@ def check_finite_outputs(outputs: dict[str, Any], graph: str) -> None:
             )
 
 
-def read_onnx_info(path: Path) -> ModelInfo:
-    meta = onnx_metadata(path)
+def read_onnx_info(path: Path, meta: dict[str, str] | None = None) -> ModelInfo:
+    """The ModelInfo in ``path`` (from its ``meta``data when the caller read it already)."""
+    meta = onnx_metadata(path) if meta is None else meta
     if INFO_KEY not in meta:
         raise UsageError(f"{path} has no zoo metadata: it was not exported by zoo")
     check_format(meta, path)
@@ -174,13 +175,13 @@ def read_onnx_info(path: Path) -> ModelInfo:
         raise UsageError(f"{path} has corrupt zoo metadata ({exc})") from None
 
 
-def graph_files(path: Path) -> dict[str, Path]:
+def graph_files(path: Path, meta: dict[str, str] | None = None) -> dict[str, Path]:
     """All graphs exported with ``path`` (a VAE's encoder beside its decoder, ...), which must
     be plain file names in the same folder, each saying it holds its graph of the same
     export. The file given always runs as its own graph (renamed or not: another file is
     never run in its name), and a set mixed from two exports (a kill between the renames of
-    `zoo export --out`) is refused."""
-    meta = onnx_metadata(path)
+    `zoo export --out`) is refused. ``meta``: the file's metadata, when already read."""
+    meta = onnx_metadata(path) if meta is None else meta
     graphs = {name: g.get("file") for name, g in read_graphs(meta, path).items()}
     if not all(
         isinstance(f, str) and f.endswith(".onnx") and Path(f).name == f for f in graphs.values()

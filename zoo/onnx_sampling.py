@@ -18,7 +18,13 @@ import numpy as np
 
 from zoo.errors import UsageError
 from zoo.metadata import ModelInfo
-from zoo.onnx_files import check_finite_outputs, graph_files, open_session, read_onnx_info
+from zoo.onnx_files import (
+    check_finite_outputs,
+    graph_files,
+    onnx_metadata,
+    open_session,
+    read_onnx_info,
+)
 from zoo.torch_random import MIN_NORMALS, TorchGenerator
 
 MAX_LATENT = 1 << 16  # values per latent vector: far above any zoo model, far below a bomb
@@ -46,11 +52,12 @@ class PriorSampler:
         a ``z`` of a fixed size: the caller samples through torch then."""
         from zoo.registry import get_registry
 
-        info = read_onnx_info(path)
+        meta = onnx_metadata(path)  # read once for the info and the graph table
+        info = read_onnx_info(path, meta)
         prior = get_registry().family(info.family, load=False).prior
         if not prior:
             return None
-        files = graph_files(path)
+        files = graph_files(path, meta)
         if prior not in files:
             raise UsageError(f"{path} has no {prior!r} graph, which {info.family} samples from")
         session = open_session(files[prior], None, threads)
