@@ -5,7 +5,7 @@
 
 Each entry returns the model's first inference graph in eval mode (a GAN's generator, a VAE's
 decoder, CycleGAN's A->B generator); ``graph="..."`` picks another (``"encoder"``,
-``"b2a"``, ...), and ``graph="all"`` returns the whole `zoo.model.GenerativeModel`. The
+``"b2a"``, ...), and ``graph="all"`` returns the whole `zoo.contract.model.GenerativeModel`. The
 weights are zoo's shipped, sha256-verified files (zoo-gen must be installed: `pip install -e .`).
 """
 
@@ -37,7 +37,7 @@ def _entry(name: str, summary: str) -> Any:
 
 
 def _register() -> None:
-    from zoo.catalogue import builtin_catalogue
+    from zoo.registry.catalogue import builtin_catalogue
 
     for entry in builtin_catalogue():
         if entry.weights is not None:

@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo.errors import ZooError
-from zoo.files import atomic_path
-from zoo.metadata import (
+from zoo.base.files import atomic_path
+from zoo.contract.metadata import (
     EXPORT_KEY,
     FORMAT_KEY,
     FORMAT_VERSION,
@@ -32,8 +31,9 @@ from zoo.metadata import (
     VERSION_KEY,
     graph_layout,
 )
-from zoo.model import GenerativeModel, Graph, ModelInfo
-from zoo.runtime import onnx_session
+from zoo.contract.model import GenerativeModel, Graph, ModelInfo
+from zoo.errors import ZooError
+from zoo.runtime.devices import onnx_session
 
 OPSET = 18
 CHECK_BATCHES = (1, 7)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo.checkpoint import save_weights
-from zoo.metadata import GRAPHS_KEY, graph_layout
-from zoo.model import GenerativeModel, ModelInfo
+from zoo.contract.metadata import GRAPHS_KEY, graph_layout
+from zoo.contract.model import GenerativeModel, ModelInfo
+from zoo.store.checkpoint import save_weights
 
 
 def export(model: GenerativeModel, out: Path, info: ModelInfo) -> list[Path]:

@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from zoo.contract.model import GenerativeModel, ModelInfo
 from zoo.errors import ZooError
-from zoo.model import GenerativeModel, ModelInfo
 
 MAX_BATCH = 256
 QUEUE_DELAY_US = 5000
@@ -74,7 +74,7 @@ def config_text(name: str, session: Any) -> str:
 
 def export(model: GenerativeModel, out: Path, info: ModelInfo) -> list[Path]:
     from zoo.exporters.onnx_exporter import export as onnx_export
-    from zoo.onnx_files import open_session
+    from zoo.store.exports import open_session
 
     name = info.name or out.name
     out.mkdir()

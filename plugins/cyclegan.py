@@ -34,10 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.blocks import adam, least_squares_loss, normal_init
+from zoo.contract.blocks import adam, least_squares_loss, normal_init
+from zoo.contract.model import Batch, GenerativeModel, Graph, Runner, SampleRequest
 from zoo.data import ImageSet, to_float
 from zoo.errors import UsageError
-from zoo.model import Batch, GenerativeModel, Graph, Runner, SampleRequest
 
 
 def _norm(channels: int) -> nn.Module:
@@ -282,7 +282,7 @@ class CycleGAN(GenerativeModel):
     ) -> tuple[torch.Tensor, int]:
         """Rows of 8 held-out inputs, each above a row of their translations: two pairs of
         rows A -> B, then two B -> A."""
-        from zoo.model import TorchRunner
+        from zoo.contract.model import TorchRunner
 
         run = TorchRunner(self.graphs(), next(self.parameters()).device)
         rows = []

@@ -21,6 +21,11 @@ nothing. On dcgan-mnist (FLD at 1,000 / 1,500 / 2,000 steps, one seed each, 2-co
 fit 129 / 102 / 89 (and a plateau near 84 from 2,500 steps), odd 100 / 59 / 54, pad 72 / 26
 / 22 (18.4 at 3,000). The catalogue recipe uses ``pad`` and samples from an EMA of G
 (``ema_decay``, plugins/gan.py), which scores 16.3 at 3,000 steps.
+
+Beyond the paper, ``d_norm = "spectral"`` trades D's BatchNorm for spectral normalisation of
+every layer (Miyato et al. 2018, SNGAN; `zoo.contract.blocks.spectral_norm`), and with
+``d_steps`` (several D updates per G update, plugins/gan.py) and the hinge ``loss`` that is
+SNGAN's recipe on DCGAN's networks.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.blocks import normal_init
+from zoo.contract.blocks import normal_init, spectral_norm
 from zoo.errors import UsageError
 from zoo.plugins import LAYOUTS
 from zoo.plugins.gan import GAN
@@ -136,6 +141,19 @@ class Discriminator(nn.Module):
         return self.net(x).view(-1)
 
 
+def d_norm_layer(name: str) -> Callable[[int], nn.Module]:
+    """What follows each of D's halving convolutions for ``d_norm``: BatchNorm, or nothing
+    (spectral normalisation acts on the weights instead: `initialised`)."""
+    return nn.BatchNorm2d if name == "batch" else lambda width: nn.Identity()
+
+
+def initialised(discriminator: nn.Module, d_norm: str) -> nn.Module:
+    """DCGAN's N(0, 0.02) init, then spectral normalisation where ``d_norm`` asks for it (it
+    reparametrises the initialised weights)."""
+    discriminator.apply(normal_init)
+    return spectral_norm(discriminator) if d_norm == "spectral" else discriminator
+
+
 class DCGAN(GAN):
     """The GAN's objective and train step (plugins/gan.py) with convolutional networks;
     settings: DCGANConfig."""
@@ -143,5 +161,6 @@ class DCGAN(GAN):
     def networks(self) -> tuple[nn.Module, nn.Module]:
         c, spec = self.config, self.spec
         generator = Generator(c["nz"], c["ngf"], spec.channels, spec.size, c["layout"])
-        discriminator = Discriminator(c["ndf"], spec.channels, spec.size, layout=c["layout"])
-        return generator.apply(normal_init), discriminator.apply(normal_init)
+        norm = d_norm_layer(c["d_norm"])
+        discriminator = Discriminator(c["ndf"], spec.channels, spec.size, norm, c["layout"])
+        return generator.apply(normal_init), initialised(discriminator, c["d_norm"])

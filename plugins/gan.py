@@ -4,8 +4,8 @@ Generator: z -> 256 -> 512 -> 1024 -> image, LeakyReLU(0.2), Tanh output in [-1,
 Discriminator: image -> 512 -> 256 -> logit, LeakyReLU(0.2).
 Loss: the non-saturating generator loss (maximise log D(G(z))) with BCEWithLogits, which is
 numerically safer than Sigmoid + BCELoss and has the same optimum. Adam 2e-4, betas
-(0.5, 0.999). The train step is `zoo.blocks.adversarial_step`, shared by dcgan, cgan and the
-LSGAN example.
+(0.5, 0.999). The train step is `zoo.contract.blocks.adversarial_step`, shared by dcgan, cgan and
+the LSGAN example.
 
 Options beyond the paper, off by default: ``g_norm = "batch"`` puts BatchNorm after G's hidden
 layers but the first (as DCGAN does), ``d_dropout`` drops D's hidden units (the paper's D
@@ -14,12 +14,12 @@ at 15,000 steps, against 71.3 without them, where D memorised the 4,000 training
 the samples got worse after 16,000 steps.
 
 Shared by the GAN-objective families (DCGAN, cGAN, the LSGAN example): ``loss`` picks the
-objective from `zoo.blocks.OBJECTIVES` (non-saturating, least squares, hinge), ``ema_decay``
-samples from an exponential moving average of G's weights (zoo/latent.py; the GAN recipes
-use 0.999), ``augment`` applies DiffAugment to everything D sees (zoo/augment.py; on
-dcgan-mnist it slowed convergence: FLD 134 vs 102 after 1,500 steps, with EMA, so no recipe
-uses it), ``d_lr`` gives D its own learning rate (TTUR, Heusel et al. 2017) and
-``real_target`` below 1 is one-sided label smoothing (Salimans et al. 2016).
+objective from `zoo.contract.blocks.OBJECTIVES` (non-saturating, least squares, hinge),
+``ema_decay`` samples from an exponential moving average of G's weights (zoo/contract/latent.py; the
+GAN recipes use 0.999), ``augment`` applies DiffAugment to everything D sees
+(zoo/contract/augment.py; on dcgan-mnist it slowed convergence: FLD 134 vs 102 after 1,500 steps,
+with EMA, so no recipe uses it), ``d_lr`` gives D its own learning rate (TTUR, Heusel et al. 2017)
+and ``real_target`` below 1 is one-sided label smoothing (Salimans et al. 2016).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ import math
 import torch
 from torch import nn
 
-from zoo.augment import parse_policy
-from zoo.blocks import OBJECTIVES, adam, adversarial_step
-from zoo.latent import LatentModel
-from zoo.model import Batch
+from zoo.contract.augment import parse_policy
+from zoo.contract.blocks import OBJECTIVES, adam, adversarial_step
+from zoo.contract.latent import LatentModel
+from zoo.contract.model import Batch
 
 
 def _mlp(sizes: list[int], batch_norm: bool = False, dropout: float = 0.0) -> list[nn.Module]:
@@ -101,6 +101,9 @@ class GAN(LatentModel):
             "generator": adam(self.generator.parameters(), c["lr"], betas),
             "discriminator": adam(self.discriminator.parameters(), c["d_lr"] or c["lr"], betas),
         }
+
+    def batches_per_step(self, step: int) -> int:
+        return self.config["d_steps"]
 
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         real = batch.images

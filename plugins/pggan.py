@@ -16,7 +16,7 @@ linear 1x1 conv. D blocks are two 3x3 convs + avg-pool; the 4x4 head is minibatc
 output layer (1) and G's first dense layer (sqrt(2) / 4), as in the reference code).
 
 Loss: WGAN-GP (lambda 10) plus drift 0.001 * E[D(x)^2], one D step per G step. Adam lr 1e-3,
-betas (0, 0.99), eps 1e-8. ``loss`` may instead name one of zoo.blocks.OBJECTIVES (the
+betas (0, 0.99), eps 1e-8. ``loss`` may instead name one of zoo.contract.blocks.OBJECTIVES (the
 paper's introduction calls its contributions orthogonal to the choice of loss); D then gets
 the R1 penalty (Mescheder et al. 2018) on reals, gamma / 2 * E|grad D(x)|^2, in place of GP
 and drift; on pggan-mnist (batch 16, 6,000 steps) the non-saturating loss with R1 (gamma 0.1)
@@ -51,11 +51,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.blocks import OBJECTIVES, adam, gradient_penalty, r1_penalty, wasserstein_estimate
+from zoo.contract.blocks import OBJECTIVES, adam, gradient_penalty, r1_penalty, wasserstein_estimate
+from zoo.contract.latent import LatentModel
+from zoo.contract.model import Batch, Graph
 from zoo.data import ImageSpec
 from zoo.errors import UsageError
-from zoo.latent import LatentModel
-from zoo.model import Batch, Graph
 
 
 def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -286,7 +286,7 @@ class PGGAN(LatentModel):
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         c, opt = self.config, self.optimizers
         stage, alpha = self.schedule(step)
-        shards = batch.noise.world.size  # minibatch sizes are the whole job's
+        shards = batch.noise.ranks  # minibatch sizes are the whole job's
         n = (self.minibatch[stage] or 0) // shards or len(batch.images)
         if n > len(batch.images):
             raise UsageError(

@@ -11,9 +11,10 @@ MNIST (the data is not binarised), so ELBOs compare with other grey-level runs, 
 binarised-MNIST numbers. Adam 1e-3 (the paper used Adagrad; Adam is what current references use).
 
 Departure: the paper's networks are MLPs; convolutions give sharper digits at the same cost.
-Beyond the paper, ``shift`` translates each training image by a few pixels (zoo/augment.py),
-which keeps the VAE from memorising a small training set (the held-out ELBO is the judge).
-The exported decoder returns ``sigmoid(logits) * 2 - 1`` (the Bernoulli mean in [-1, 1]).
+Beyond the paper, ``shift`` translates each training image by a few pixels
+(zoo/contract/augment.py), which keeps the VAE from memorising a small training set (the held-out
+ELBO is the judge). The exported decoder returns ``sigmoid(logits) * 2 - 1`` (the Bernoulli mean in
+[-1, 1]).
 
 ``prior = "mog"`` replaces N(0, I) with a uniform mixture of ``prior_components`` diagonal
 normals whose means and variances train with the rest (the MoG prior of Tomczak & Welling
@@ -32,11 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.augment import translation
-from zoo.blocks import adam
+from zoo.contract.augment import translation
+from zoo.contract.blocks import adam
+from zoo.contract.model import Batch, GenerativeModel, Graph, Runner, SampleRequest
 from zoo.data import ImageSet, to_float
 from zoo.errors import UsageError
-from zoo.model import Batch, GenerativeModel, Graph, Runner, SampleRequest
 
 VALIDATION_BATCH = 500
 

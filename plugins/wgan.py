@@ -25,10 +25,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.augment import augment, parse_policy
-from zoo.blocks import adam, gradient_penalty, normal_init, wasserstein_estimate
-from zoo.latent import LatentModel
-from zoo.model import Batch
+from zoo.contract.augment import augment, parse_policy
+from zoo.contract.blocks import adam, gradient_penalty, normal_init, wasserstein_estimate
+from zoo.contract.latent import LatentModel
+from zoo.contract.model import Batch
 from zoo.plugins.dcgan import Discriminator, Generator
 
 

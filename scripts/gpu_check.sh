@@ -20,7 +20,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT
 "$BIN/python" - "$OUT" <<'PY'
 import json, sys
 from pathlib import Path
-from zoo.bench import format_table
+from zoo.evaluation.bench import format_table
 for name in ("bench.json", "bench-dcgan64.json"):
     print(format_table(json.loads((Path(sys.argv[1]) / name).read_text())), end="\n\n")
 PY

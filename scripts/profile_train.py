@@ -12,8 +12,8 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from zoo.bench import bench_train
-from zoo.settings import parse_assignments
+from zoo.base.settings import parse_assignments
+from zoo.evaluation.bench import bench_train
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Publish a trained run as a catalogue model's pretrained weights (see zoo/publish.py).
+"""Publish a trained run as a catalogue model's pretrained weights (see zoo/evaluation/publish.py).
 
     python scripts/publish_weights.py NAME RUN [--catalogue registry.toml] [--weights weights]
 
@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from zoo.publish import family_metric, publish
+from zoo.evaluation.publish import family_metric, publish
 
 
 def main(argv: list[str] | None = None) -> int:

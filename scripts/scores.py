@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 from zoo import api
-from zoo.checkpoint import read_info
+from zoo.base.files import write_text
 from zoo.errors import ZooError
-from zoo.evaluation import DEFAULT_N, METRIC_HEADERS, anchors, evaluate, format_metrics
-from zoo.evaluator import load_classifier
-from zoo.files import write_text
-from zoo.publish import family_metric, headline
-from zoo.sources import pretrained
+from zoo.evaluation.classifier import load_classifier
+from zoo.evaluation.publish import family_metric, headline
+from zoo.evaluation.scores import DEFAULT_N, METRIC_HEADERS, anchors, evaluate, format_metrics
+from zoo.store.checkpoint import read_info
+from zoo.store.sources import pretrained
 
 
 def markdown(headers: list[str], rows: list[list[str]]) -> list[str]:

@@ -45,7 +45,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("ZOO_DEBUG", raising=False)
     for name in ("ZOO_OFFLINE", "ZOO_WEIGHTS_URL", "ZOO_DOWNLOAD_TIMEOUT", "ZOO_DOWNLOAD_RETRIES"):
         monkeypatch.delenv(name, raising=False)
-    from zoo.registry import set_registry
+    from zoo.registry.discovery import set_registry
 
     set_registry(None)  # each test sees the plugins its own environment loads
     yield tmp_path
@@ -55,7 +55,7 @@ def isolated(tmp_path, monkeypatch):
 @pytest.fixture
 def zoo(capsys):
     """Run `zoo ARGS...` in-process through the real entry point; returns exit code and output."""
-    from zoo.cli import main
+    from zoo.cli.main import main
 
     def run(*args: str) -> Result:
         try:

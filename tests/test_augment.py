@@ -1,11 +1,11 @@
-"""DiffAugment for discriminator inputs (zoo/augment.py)."""
+"""DiffAugment for discriminator inputs (zoo/contract/augment.py)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from zoo.augment import augment, cutout, parse_policy, translation
+from zoo.contract.augment import augment, cutout, parse_policy, translation
 from zoo.errors import UsageError
 
 

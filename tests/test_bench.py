@@ -7,7 +7,7 @@ import json
 import torch
 
 import zoo.api as api
-from zoo.bench import bf16_peak, format_table
+from zoo.evaluation.bench import bf16_peak, format_table
 
 
 def test_bench_measures_every_part(zoo):
@@ -84,14 +84,14 @@ def test_set_measures_training_of_the_changed_model(zoo):
 
 def test_the_plain_loop_ships_with_zoo():
     """`zoo bench --reference` needs nothing outside the package: the plain loop is
-    zoo.plain_dcgan, which trains the tutorials' DCGAN and prints its rate."""
+    zoo.training.plain_dcgan, which trains the tutorials' DCGAN and prints its rate."""
     import subprocess
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-m", "zoo.plain_dcgan", "--steps", "12", "--batch", "8"],
+        [sys.executable, "-m", "zoo.training.plain_dcgan", "--steps", "12", "--batch", "8"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     result = json.loads(out.strip().splitlines()[-1])
-    assert result["reference"] == "zoo.plain_dcgan" and result["train_img_per_s"] > 0
+    assert result["reference"] == "zoo.training.plain_dcgan" and result["train_img_per_s"] > 0
     assert result["batch"] == 8 and result["steps"] == 12

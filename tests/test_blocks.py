@@ -1,4 +1,5 @@
-"""The public building blocks (zoo/blocks.py) and the GAN families' options built on them."""
+"""The public building blocks (zoo/contract/blocks.py) and the GAN families' options built on
+them."""
 
 from __future__ import annotations
 
@@ -7,19 +8,20 @@ import torch
 from torch import nn
 
 import zoo.api as z
-from zoo.blocks import (
+from zoo.contract.blocks import (
     HINGE,
     LEAST_SQUARES,
     NON_SATURATING,
     OBJECTIVES,
     Objective,
+    adversarial_step,
     hinge_discriminator_loss,
     least_squares_loss,
     non_saturating_loss,
 )
-from zoo.data import ImageSpec
+from zoo.contract.metadata import ImageSpec
+from zoo.contract.model import Batch, ModelInfo, Noise
 from zoo.errors import UsageError
-from zoo.model import Batch, ModelInfo
 from zoo.plugins import GAN_LOSSES
 
 
@@ -105,3 +107,74 @@ def test_plain_mlp_gan_keeps_the_published_layer_names():
     m = _gan()
     assert linears(m.generator) == {0, 2, 4}  # Linear, LeakyReLU, ..., Linear, Tanh
     assert linears(m.discriminator) == {1, 3, 5}  # Flatten, Linear, LeakyReLU, ..., Linear
+
+
+def _steps_taken(model) -> dict[str, int]:
+    counts = dict.fromkeys(model.optimizers, 0)
+    for name, opt in model.optimizers.items():
+        opt.register_step_post_hook(
+            lambda *_, name=name: counts.__setitem__(name, counts[name] + 1)
+        )
+    return counts
+
+
+@pytest.mark.parametrize("d_steps", [1, 3])
+def test_several_discriminator_updates_per_generator_update(d_steps):
+    """SNGAN's n_dis: the trainer hands the step d_steps batches, D takes one update on each
+    (against fakes of its own noise), G one."""
+    m = _gan(d_steps=d_steps)
+    assert m.batches_per_step(0) == d_steps
+    counts = _steps_taken(m)
+    seen = []
+    m.discriminator.register_forward_hook(lambda mod, args, out: seen.append(len(args[0])))
+    m.train_step(Batch(torch.rand(4 * d_steps, 1, 8, 8) * 2 - 1), step=0)
+    assert counts == {"generator": 1, "discriminator": d_steps}
+    assert seen == [4] * (2 * d_steps + 1)  # reals and fakes per D update, fakes for G
+
+
+def test_one_discriminator_update_is_the_step_it_always_was():
+    """d_steps = 1 changes nothing: the shipped recipes train exactly as before."""
+    batch = torch.rand(8, 1, 8, 8) * 2 - 1
+    a, b = _gan(), _gan(d_steps=1)
+    out_a = a.train_step(Batch(batch, noise=Noise(0)), step=0)
+    out_b = b.train_step(Batch(batch, noise=Noise(0)), step=0)
+    assert out_a == out_b
+    for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_the_adversarial_step_needs_no_augment_or_real_target():
+    """A third-party family gets the defaults: no augmentation, real target 1."""
+
+    class Plain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.generator, self.discriminator = nn.Linear(2, 3), nn.Linear(3, 1)
+            self.config = {}
+            self.optimizers = {
+                "generator": torch.optim.SGD(self.generator.parameters(), 0.1),
+                "discriminator": torch.optim.SGD(self.discriminator.parameters(), 0.1),
+            }
+
+        def batches_per_step(self, step):
+            return 1
+
+    out = adversarial_step(Plain(), 0, torch.randn(5, 3), (torch.randn(5, 2),))
+    assert set(out) == {"d_loss", "g_loss", "d_real", "d_fake"}
+
+
+def test_spectral_norm_bounds_every_layer_of_a_dcgan_discriminator():
+    torch.manual_seed(0)
+    info = ModelInfo("dcgan", {"ngf": 8, "ndf": 8, "nz": 4, "d_norm": "spectral"}, ImageSpec(1, 16))
+    m = z.build(info)
+    assert not any(isinstance(x, nn.BatchNorm2d) for x in m.discriminator.modules())
+    convs = [x for x in m.discriminator.modules() if isinstance(x, nn.Conv2d)]
+    assert convs and all(nn.utils.parametrize.is_parametrized(c, "weight") for c in convs)
+    m.discriminator.train()
+    for _ in range(30):  # the power iteration converges as D runs
+        m.discriminator(torch.randn(4, 1, 16, 16))
+    for conv in convs:
+        sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2)
+        assert sigma.item() == pytest.approx(1.0, abs=0.05)
+    batch_norm = z.build(ModelInfo("dcgan", {"ngf": 8, "ndf": 8, "nz": 4}, ImageSpec(1, 16)))
+    assert any(isinstance(x, nn.BatchNorm2d) for x in batch_norm.discriminator.modules())

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import zoo.api as z
-from zoo.data import ImageSpec
+from zoo.contract.metadata import ImageSpec
+from zoo.contract.model import Batch, ModelInfo
 from zoo.errors import UsageError
-from zoo.model import Batch, ModelInfo
 from zoo.plugins.cgan import CGAN
 
 TINY = {"nz": 8, "embed_dim": 4, "ngf": 4, "ndf": 4}

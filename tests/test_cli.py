@@ -22,7 +22,7 @@ def trained(zoo, tmp_path):
 
 def test_startup_does_not_import_torch():
     code = (
-        "import sys; from zoo.cli import main\n"
+        "import sys; from zoo.cli.main import main\n"
         "for args in (['--help'], ['list'], ['--version'], ['info', 'dcgan-mnist'],\n"
         "             ['info', 'vae']):\n"
         "    try: main(args)\n"

@@ -16,7 +16,7 @@ import zoo_lsgan.plugin
 
 CONV = {"nz": 8, "ngf": 4, "ndf": 4}
 
-# A bug the kit found (2026-12-06): zoo.blocks.gradient_penalty draws its interpolation
+# A bug the kit found (2026-12-06): zoo.contract.blocks.gradient_penalty draws its interpolation
 # weights from torch's global generator, not from batch.noise, so WGAN-GP and PGGAN runs
 # depend on it (and --nproc N does not train what one process trains). Drawing them from
 # batch.noise changes what the published wgan-gp-mnist and pggan-mnist recipes train, so the
@@ -115,7 +115,7 @@ def test_example_data_source_and_logger(tmp_path, capfd):
     import pytest
 
     from zoo import api
-    from zoo.datasets import load_dataset
+    from zoo.data.sources import load_dataset
     from zoo.errors import UsageError
     from zoo.testing import plugin_registry
 
@@ -141,8 +141,8 @@ def test_example_truncation_keeps_latents_inside(tmp_path):
     import torch
 
     from zoo import api
-    from zoo.metadata import ImageSpec, ModelInfo
-    from zoo.model import SampleRequest
+    from zoo.contract.metadata import ImageSpec, ModelInfo
+    from zoo.contract.model import SampleRequest
     from zoo.testing import plugin_registry
 
     drawn = {}

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 import zoo.api as api
-from zoo.bench import make_trainer
+from zoo.evaluation.bench import make_trainer
 
 pytestmark = pytest.mark.cuda
 

@@ -10,12 +10,12 @@ import torch
 from torch import nn
 
 import zoo.api as z
-from zoo.checkpoint import load_weights
-from zoo.data import ImageSpec
+from zoo.contract.metadata import ImageSpec
+from zoo.contract.model import Batch, SampleRequest
 from zoo.errors import UsageError
-from zoo.model import Batch, SampleRequest
 from zoo.plugins import CycleGANConfig, cyclegan
-from zoo.registry import get_registry
+from zoo.registry.discovery import get_registry
+from zoo.store.checkpoint import load_weights
 
 TINY = {"ngf": 4, "ndf": 8, "blocks": 1, "d_layers": 1, "pool_size": 4}
 DATA = "unpaired:digits,digits"

@@ -9,8 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from zoo.data import Batches, frame_like_mnist, to_float
-from zoo.datasets import load_dataset
+from zoo.contract.imagesets import to_float
+from zoo.data.batches import Batches
+from zoo.data.loading import frame_like_mnist
+from zoo.data.sources import load_dataset
 from zoo.errors import UsageError, ZooError
 
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import zoo.api as z
-from zoo.checkpoint import load_weights
 from zoo.errors import UsageError
+from zoo.store.checkpoint import load_weights
 
 TINY = {
     "gan": ["--set", "g_hidden=[16]", "--set", "d_hidden=[16]", "--set", "nz=4"],

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from zoo.download import DownloadError, DownloadOptions, fetch
+from zoo.contract.specs import CatalogueEntry, Weights
 from zoo.errors import UsageError
-from zoo.registry import build_registry, set_registry
-from zoo.sources import cache_path, pretrained
-from zoo.specs import CatalogueEntry, Weights
+from zoo.registry.discovery import build_registry, set_registry
+from zoo.store.download import DownloadError, DownloadOptions, fetch
+from zoo.store.sources import cache_path, pretrained
 
 PAYLOAD = bytes(range(256)) * 214  # 54,784 bytes
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -297,7 +297,7 @@ def test_download_from_a_copied_file(tmp_path, zoo):
 CHILD = """
 import sys
 from pathlib import Path
-from zoo.download import DownloadOptions, fetch
+from zoo.store.download import DownloadOptions, fetch
 fetch(sys.argv[1], Path(sys.argv[2]), sha256=sys.argv[3], size=int(sys.argv[4]), label="toy",
       options=DownloadOptions(timeout=5, retries=2, deadline=60, backoff=0.05))
 """
@@ -363,7 +363,7 @@ def test_a_symlink_planted_at_the_lock_never_truncates_its_target(server, tmp_pa
 
 
 def test_a_symlinked_url_stamp_is_replaced_not_written_through(server, monkeypatch, tmp_path):
-    from zoo.sources import resolve
+    from zoo.store.sources import resolve
 
     body = _safetensors_bytes()
     url = server.serve("/m.safetensors", body=body)
@@ -405,7 +405,7 @@ def test_a_file_that_changed_on_the_server_is_not_spliced_into_a_url_source(serv
 
 
 def test_a_url_source_that_does_not_load_is_never_stamped(server):
-    from zoo.sources import resolve
+    from zoo.store.sources import resolve
 
     url = server.serve("/m.safetensors", body=b"<html>sign in</html>")
     with pytest.raises(DownloadError, match="is not a safetensors file"):

@@ -1,4 +1,4 @@
-"""The EMA of generator weights that every latent-model family can keep (zoo/latent.py)."""
+"""The EMA of generator weights that every latent-model family can keep (zoo/contract/latent.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import zoo.api as z
-from zoo.data import ImageSpec
-from zoo.model import Batch, ModelInfo
+from zoo.contract.metadata import ImageSpec
+from zoo.contract.model import Batch, ModelInfo
 from zoo.plugins.cgan import CGAN
 from zoo.plugins.dcgan import DCGAN
 from zoo.plugins.gan import GAN

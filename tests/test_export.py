@@ -13,10 +13,10 @@ import torch
 
 import zoo
 import zoo.api as api
+from zoo.contract.model import Graph
 from zoo.errors import ZooError
-from zoo.model import Graph
 from zoo.plugins.dcgan import DCGAN
-from zoo.runtime import run_bound
+from zoo.runtime.devices import run_bound
 
 TINY = {
     "nz": 8,
@@ -74,7 +74,7 @@ def test_onnx_runs_without_zoo_at_any_batch(run, tmp_path):
 
 
 def test_io_binding_gives_the_outputs_of_a_plain_run(run, tmp_path):
-    # the CUDA provider's path (zoo.runtime.OnnxRunner), exercised here on the CPU device
+    # the CUDA provider's path (zoo.runtime.devices.OnnxRunner), exercised here on the CPU device
     [path] = api.export(run, "onnx", tmp_path / "g.onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     z = torch.randn(5, 8)
@@ -109,6 +109,23 @@ def test_safetensors_export_holds_only_inference_weights(run, tmp_path):
     info = json.loads(meta["zoo.info"])
     assert info["family"] == "dcgan" and info["config"]["ngf"] == 4
     assert meta["zoo.kind"] == "export"
+
+
+def test_a_safetensors_export_has_the_same_bytes_in_every_process(run, tmp_path):
+    """Reproducible files: safetensors orders its header by hash map, which differs from one
+    process to the next; zoo writes it sorted, so the same weights give the same sha256."""
+    import subprocess
+    import sys
+
+    script = "import sys, zoo.api as a; a.export(sys.argv[1], 'safetensors', sys.argv[2])"
+    outs = [tmp_path / f"{i}.safetensors" for i in range(3)]
+    for out in outs:
+        subprocess.run([sys.executable, "-c", script, str(run), str(out)], check=True)
+    assert len({out.read_bytes() for out in outs}) == 1
+    from safetensors.torch import load_file
+
+    [path] = api.export(run, "safetensors", tmp_path / "here.safetensors")
+    assert load_file(str(path)).keys() == load_file(str(outs[0])).keys()
 
 
 def test_bad_output_names(run, tmp_path):

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
-from zoo.metadata import FORMAT_KEY, FORMAT_VERSION, GRAPHS_KEY, read_graphs
-from zoo.onnx_files import graph_files, onnx_metadata
+from zoo.contract.metadata import FORMAT_KEY, FORMAT_VERSION, GRAPHS_KEY, read_graphs
+from zoo.store.exports import graph_files, onnx_metadata
 
 FIXTURES = Path(__file__).parent / "fixtures" / "format-1"
 

@@ -16,7 +16,7 @@ import torch
 import zoo.api as api
 from zoo.errors import UsageError, ZooError
 from zoo.plugins.gan import GAN
-from zoo.training import Terminated, claim_run_dir, read_metrics, run_lock
+from zoo.training.trainer import Terminated, claim_run_dir, read_metrics, run_lock
 
 TINY = {"g_hidden": [16], "d_hidden": [16], "nz": 4, "sample_every": 100}
 
@@ -54,7 +54,7 @@ def test_sampling_non_finite_weights_is_an_error(tmp_path):
     api.export(tmp_path / "run", "safetensors", tmp_path / "g.safetensors")
     from safetensors.torch import load_file, save_file
 
-    from zoo.checkpoint import read_info
+    from zoo.store.checkpoint import read_info
 
     tensors = load_file(str(tmp_path / "g.safetensors"))
     _, meta = read_info(tmp_path / "g.safetensors")
@@ -191,7 +191,7 @@ def test_a_write_killed_outright_is_swept_by_the_next_one(tmp_path):
     import sys
 
     code = (
-        "import sys, time; from zoo.files import atomic_path, staging_dir\n"
+        "import sys, time; from zoo.base.files import atomic_path, staging_dir\n"
         "with atomic_path(sys.argv[1]) as tmp, staging_dir(sys.argv[1]) as stage:\n"
         "    tmp.write_text('half'); print('writing', flush=True); time.sleep(60)\n"
     )
@@ -203,7 +203,7 @@ def test_a_write_killed_outright_is_swept_by_the_next_one(tmp_path):
     left = sorted(p.name for p in tmp_path.iterdir())
     assert len(left) == 2 and all(f"-{child.pid}." in name for name in left)
 
-    from zoo.files import atomic_path
+    from zoo.base.files import atomic_path
 
     live = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE)
     try:
@@ -243,10 +243,10 @@ def test_hand_edits_to_config_json_are_kept_aside_and_said(tmp_path, capsys):
 def _rewrite_checkpoint(run, change):
     from safetensors.torch import load_file, save_file
 
-    from zoo.runs import latest_checkpoint
+    from zoo.base.runs import latest_checkpoint
 
     path = latest_checkpoint(run) / "model.safetensors"
-    from zoo.checkpoint import read_info
+    from zoo.store.checkpoint import read_info
 
     _, meta = read_info(path)
     info = json.loads(meta["zoo.info"])

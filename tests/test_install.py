@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from test_plugins import BROKEN_IMPORT, write_dist
 
-from zoo.cli import main
+from zoo.cli.main import main
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "zoo-lsgan"
-ZOO = "import zoo.cli; zoo.cli.main()"
+ZOO = "import zoo.cli.main; zoo.cli.main.main()"
 OFFLINE = ["--pip-arg=--no-deps", "--pip-arg=--no-build-isolation", "--pip-arg=--no-index"]
 
 

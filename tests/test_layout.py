@@ -1,6 +1,6 @@
-"""The shape of the code, checked like behaviour: no import circle (imports inside functions
-count too), the core never imports a family or exporter, and the server is imported by its
-command alone."""
+"""The shape of the code, checked like behaviour: the role subpackages form layers that import
+only downwards, no import circle exists (imports inside functions count too), the core never
+imports a family or exporter, and the server is imported by its command alone."""
 
 from __future__ import annotations
 
@@ -96,16 +96,78 @@ def test_no_import_circle():
     assert circles(graph()) == []
 
 
+PLUGINS = ("zoo.plugins", "zoo.exporters")
+
+
 def test_the_core_imports_no_family_or_exporter():
     """The core speaks to families and exporters only through the hooks."""
     for name, targets in graph().items():
-        if name.startswith(("zoo.plugins", "zoo.exporters")) or name == "zoo.testing":
+        if name.startswith(PLUGINS) or name == "zoo.testing":
             continue
-        assert not {t for t in targets if t.startswith(("zoo.plugins", "zoo.exporters"))}, name
+        assert not {t for t in targets if t.startswith(PLUGINS)}, name
 
 
 def test_the_server_is_imported_by_its_command_alone():
     for name, targets in graph().items():
-        if name.startswith("zoo.serving") or name == "zoo.commands.serve":
+        if name.startswith("zoo.serving") or name == "zoo.cli.serve":
             continue
         assert not {t for t in targets if t.startswith("zoo.serving")}, name
+
+
+# The core's layers, from the bottom up (docs/architecture.md): a module may import from its
+# own layer and the layers below, never above. The package ``zoo`` itself holds the names a
+# plugin registers with, so it sits with the contract.
+LAYERS = [
+    {"zoo.errors", "zoo._moved"},
+    {"zoo.base"},
+    {"zoo.contract", "zoo"},
+    {"zoo.registry"},
+    {"zoo.store"},
+    {"zoo.data"},
+    {"zoo.runtime"},
+    {"zoo.training"},
+    {"zoo.api"},
+    {"zoo.evaluation", "zoo.testing"},
+    {"zoo.serving"},
+    {"zoo.cli", "zoo.__main__"},
+]
+
+
+def layer(module: str) -> int | None:
+    for depth, unit in enumerate(LAYERS):
+        if module in unit or any(module.startswith(f"{u}.") for u in unit - {"zoo"}):
+            return depth
+    return None  # families and exporters, beside the core
+
+
+def upward_imports(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
+    found = []
+    for name, targets in edges.items():
+        here = layer(name)
+        for target in targets:
+            there = layer(target)
+            if here is not None and there is not None and there > here:
+                found.append((name, target))
+    return sorted(found)
+
+
+def test_the_layer_checker_finds_an_upward_import():
+    assert upward_imports({"zoo.store.sources": {"zoo.base.files", "zoo.data.loading"}}) == [
+        ("zoo.store.sources", "zoo.data.loading")
+    ]
+
+
+def test_every_core_module_has_a_layer():
+    assert [m for m in graph() if layer(m) is None and not m.startswith(PLUGINS)] == []
+
+
+def test_the_layers_import_only_downwards():
+    assert upward_imports(graph()) == []
+
+
+def test_each_subpackage_says_what_it_owns_and_may_import():
+    for folder in sorted((ROOT / "zoo").iterdir()):
+        init = folder / "__init__.py"
+        if init.is_file():
+            doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+            assert "may import" in doc.lower(), folder.name

@@ -10,7 +10,7 @@ import pytest
 import zoo.api as z
 from zoo import LoggerSpec, plugin
 from zoo.errors import UsageError
-from zoo.registry import BUILTIN_DIST, PluginRecord, build_registry, set_registry
+from zoo.registry.discovery import BUILTIN_DIST, PluginRecord, build_registry, set_registry
 
 TINY = {"g_hidden": [8], "d_hidden": [8], "nz": 4, "log_every": 2, "sample_every": 2}
 CALLS: list[tuple] = []
@@ -133,7 +133,7 @@ def test_a_failing_close_does_not_fail_a_finished_run(tmp_path, monkeypatch, cap
 
 
 def test_strict_plugins_stop_the_run_with_a_plugin_error(tmp_path, monkeypatch):
-    from zoo.registry import PluginError
+    from zoo.registry.discovery import PluginError
 
     monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
     _with_failing(monkeypatch, log=RuntimeError("disk full"))

@@ -1,4 +1,5 @@
-"""Behavioural tests for zoo.metrics against closed forms, reference formulas and known regimes."""
+"""Behavioural tests for zoo.evaluation.metrics against closed forms, reference formulas and
+known regimes."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from zoo import metrics
 from zoo.errors import UsageError
-from zoo.metrics import (
+from zoo.evaluation import metrics
+from zoo.evaluation.metrics import (
     density_coverage,
     frechet_distance,
     gaussian_frechet,

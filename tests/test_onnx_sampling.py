@@ -1,5 +1,6 @@
-"""Sampling an ONNX file without torch (zoo/onnx_sampling.py, zoo/torch_random.py): the draws
-torch makes, and `zoo sample FILE.onnx` giving the torch path's images without importing it."""
+"""Sampling an ONNX file without torch (zoo/runtime/onnx_sampling.py,
+zoo/base/torch_random.py): the draws torch makes, and `zoo sample FILE.onnx` giving the torch
+path's images without importing it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 from PIL import Image
 
 from zoo import api
-from zoo.torch_random import TorchGenerator
+from zoo.base.torch_random import TorchGenerator
 
 
 @pytest.mark.parametrize("seed", [0, 1, 12345, 2**32 - 1, 2**40 + 7])
@@ -49,7 +50,7 @@ def cgan_onnx(tmp_path_factory) -> Path:
 
 def _zoo_without_torch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     code = (
-        "import sys; from zoo.cli import main\n"
+        "import sys; from zoo.cli.main import main\n"
         f"try: main({list(args)!r})\n"
         "except SystemExit as e: assert e.code == 0, e.code\n"
         "assert 'torch' not in sys.modules, 'torch imported'"

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 
 import zoo.api as z
-from zoo.blocks import OBJECTIVES, gradient_penalty, r1_penalty, wasserstein_estimate
-from zoo.checkpoint import load_weights
-from zoo.data import ImageSpec
+from zoo.base.runs import latest_checkpoint
+from zoo.contract.blocks import OBJECTIVES, gradient_penalty, r1_penalty, wasserstein_estimate
+from zoo.contract.metadata import ImageSpec
+from zoo.contract.model import ModelInfo
 from zoo.errors import UsageError
-from zoo.model import ModelInfo
 from zoo.plugins.pggan import (
     PGGAN,
     EqualConv2d,
@@ -23,7 +23,7 @@ from zoo.plugins.pggan import (
     minibatch_stddev,
     pixel_norm,
 )
-from zoo.runs import latest_checkpoint
+from zoo.store.checkpoint import load_weights
 
 TINY = {"nz": 8, "fmap_base": 32, "fmap_max": 8, "fade_steps": 4, "stable_steps": 2}
 

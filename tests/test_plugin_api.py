@@ -6,7 +6,10 @@ from __future__ import annotations
 import ast
 import importlib
 import re
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,3 +51,35 @@ def test_plugins_import_only_the_public_api():
             assert not unlisted, (
                 f"{path.relative_to(ROOT)} imports {sorted(unlisted)} from {module}"
             )
+
+
+def moved() -> list[tuple[str, str]]:
+    text = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- moved -->\n```text\n(.*?)```", text, re.S)
+    assert block, "docs/plugins.md lost its list of moved paths"
+    return [tuple(line.split(" -> ")) for line in block.group(1).strip().splitlines()]
+
+
+@pytest.mark.parametrize(("old", "new"), moved())
+def test_a_moved_path_still_imports_with_a_warning(old, new, monkeypatch):
+    """A plugin written before the role layout keeps working for a release, and is told where
+    the name went."""
+    if old.startswith("zoo.runtime."):  # an attribute of a package that kept its name
+        package, _, name = old.rpartition(".")
+        with pytest.warns(DeprecationWarning, match=re.escape(new)):
+            value = getattr(importlib.import_module(package), name)
+        module, _, attr = new.rpartition(".")
+        assert value is getattr(importlib.import_module(module), attr)
+        return
+    monkeypatch.delitem(sys.modules, old, raising=False)
+    with pytest.warns(DeprecationWarning, match=re.escape(new)):
+        module = importlib.import_module(old)
+    assert module is importlib.import_module(new)
+    assert sys.modules[old] is module
+
+
+def test_a_name_zoo_does_not_have_is_still_an_error():
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("zoo.no_such_module")
+    with pytest.raises(AttributeError, match="no attribute"):
+        importlib.import_module("zoo.runtime").no_such_name  # noqa: B018

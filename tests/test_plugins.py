@@ -21,9 +21,9 @@ import pytest
 from click.testing import CliRunner
 
 from zoo import CatalogueEntry, ExporterSpec, FamilySpec, hookimpl
-from zoo.cli import COMMANDS, cli, main
+from zoo.cli.main import COMMANDS, cli, main
 from zoo.errors import UsageError, ZooError
-from zoo.registry import PluginError, PluginRecord, build_registry, set_registry
+from zoo.registry.discovery import PluginError, PluginRecord, build_registry, set_registry
 
 GOOD = """
 from zoo import CatalogueEntry, FamilySpec, hookimpl
@@ -174,7 +174,7 @@ def test_strict_mode_makes_errors_fatal(site: Path, monkeypatch: pytest.MonkeyPa
 def zoo_cli(site: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {**os.environ, "PYTHONPATH": str(site), **env}
     environ.pop("ZOO_PLUGINS", None)
-    code = "import zoo.cli; zoo.cli.main()"
+    code = "import zoo.cli.main; zoo.cli.main.main()"
     return subprocess.run(
         [sys.executable, "-c", code, *args], env=environ, capture_output=True, text=True
     )
@@ -198,7 +198,7 @@ def test_cli_survives_a_broken_plugin(site: Path) -> None:
 # -- plugins registered in the test ------------------------------------------------------------
 
 BAD_FAMILY = """
-from zoo.model import GenerativeModel
+from zoo.contract.model import GenerativeModel
 
 class Model(GenerativeModel):
     def configure_optimizers(self):
@@ -321,14 +321,15 @@ def test_a_deprecated_hook_still_runs_and_names_its_plugins(
 ) -> None:
     # how a hook evolves: its spec gains pluggy's warn_on_impl (hookspecs.py says so) while
     # the plugins that implement it keep working for the releases the message names
-    from zoo import LoggerSpec, hookspecs, plugin
+    from zoo import LoggerSpec, plugin
+    from zoo.contract import hookspecs
 
     message = "register_loggers is deprecated and goes in zoo 2.0: use register_sinks"
     spec = hookspecs.register_loggers
     opts = {**spec.zoo_spec, "warn_on_impl": DeprecationWarning(message)}
     monkeypatch.setattr(spec, "zoo_spec", opts)
     monkeypatch.setenv("ZOO_PLUGINS", "")
-    obj = plugin(LoggerSpec("toylog", "a toy logger", "zoo.loggers:CSVLogger"))
+    obj = plugin(LoggerSpec("toylog", "a toy logger", "zoo.training.loggers:CSVLogger"))
     reg = build_registry(extra=[(obj, record("old"))])
     assert "toylog" in reg.loggers and reg.problems == []
     assert by_name(reg, "old").deprecations == [message]
@@ -364,10 +365,10 @@ def test_help_and_list_do_not_import_torch(site: Path) -> None:
     code = textwrap.dedent(
         """
         import sys
-        import zoo.cli
+        import zoo.cli.main
         for args in (["--help"], ["list"]):
             try:
-                zoo.cli.main(args)
+                zoo.cli.main.main(args)
             except SystemExit as exc:
                 assert exc.code == 0, args
         assert "torch" not in sys.modules, "torch was imported"
@@ -448,9 +449,9 @@ def test_a_plugin_that_exits_at_import_cannot_end_every_command(site: Path) -> N
 
 
 def test_slow_plugin_import_is_named(site: Path, monkeypatch, capsys) -> None:
-    import zoo.registry
+    import zoo.registry.discovery
 
-    monkeypatch.setattr(zoo.registry, "SLOW_SECONDS", 0.2)
+    monkeypatch.setattr(zoo.registry.discovery, "SLOW_SECONDS", 0.2)
     write_dist(site, "slow-dist", {"slow": "slow_plugin"}, {"slow_plugin": HANGS_AT_IMPORT})
     build_registry()
     assert "loading plugin 'slow' (slow-dist 1.0) is taking a while" in capsys.readouterr().err
@@ -600,7 +601,7 @@ def noise_source(source: str, **_):
     """A plugin's data source: noise:N gives N random 8x8 images with 2 classes."""
     import torch
 
-    from zoo.data import Dataset, ImageSet
+    from zoo.contract.imagesets import Dataset, ImageSet
 
     n = int(source.removeprefix("noise:"))
     gen = torch.Generator().manual_seed(0)
@@ -614,7 +615,7 @@ def noise_source(source: str, **_):
 def test_a_plugin_adds_a_data_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from zoo import DataSourceSpec, plugin
     from zoo.api import train
-    from zoo.datasets import load_dataset
+    from zoo.data.sources import load_dataset
 
     obj = plugin(DataSourceSpec("noise", "random images", f"{__name__}:noise_source", "N"))
     set_registry(build_registry(extra=[(obj, record("noise"))]))
@@ -640,7 +641,7 @@ def test_a_plugin_adds_a_data_source(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 @pytest.mark.parametrize("name", ["offline", "help", "debug", "seed"])
 def test_a_sample_option_may_not_shadow_zoos_own(name):
     from zoo import SampleOption
-    from zoo.registry import check_sample_options
+    from zoo.registry.discovery import check_sample_options
 
     spec = FamilySpec("shadow", "a family", "x:Y", sample_options=(SampleOption(name, "h"),))
     with pytest.raises(UsageError, match=f"bad sample option name '{name}'"):
@@ -656,7 +657,7 @@ def float_source(source: str, **_: Any) -> Any:
 
 def test_a_data_source_of_the_wrong_kind_names_its_plugin() -> None:
     from zoo import DataSourceSpec, plugin
-    from zoo.datasets import load_dataset
+    from zoo.data.sources import load_dataset
     from zoo.errors import ZooError
 
     obj = plugin(DataSourceSpec("floaty", "float images", f"{__name__}:float_source"))
@@ -682,10 +683,10 @@ def test_a_family_without_settings_says_how_to_declare_them() -> None:
 
     set_registry(build_registry(extra=[(Bare(), record("bare"))]))
     try:
-        from zoo import api
+        from zoo.registry.recipes import recipe_settings, resolve
 
         with pytest.raises(UsageError) as err:
-            api.recipe_settings(api.resolve("bare-mnist"), {})
+            recipe_settings(resolve("bare-mnist"), {})
         assert str(err.value).endswith(
             "valid keys: none (a family declares its settings as a zoo.Config dataclass, "
             "FamilySpec(config=...); see 'Migrating' in docs/plugins.md)"

@@ -13,13 +13,13 @@ import pytest
 import torch
 
 import zoo.api
-import zoo.model
-from zoo.catalogue import builtin_catalogue, load_catalogue_file, shipped_weights_dir
-from zoo.checkpoint import read_info, save_weights
-from zoo.download import check_file
-from zoo.metadata import FORMAT_KEY, FORMAT_VERSION
-from zoo.publish import BLOCK, record
-from zoo.sources import resolve
+import zoo.contract.model
+from zoo.contract.metadata import FORMAT_KEY, FORMAT_VERSION
+from zoo.evaluation.publish import BLOCK, record
+from zoo.registry.catalogue import builtin_catalogue, load_catalogue_file, shipped_weights_dir
+from zoo.store.checkpoint import read_info, save_weights
+from zoo.store.download import check_file
+from zoo.store.sources import resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 LSGAN_CATALOGUE = ROOT / "examples/zoo-lsgan/zoo_lsgan/registry.toml"
@@ -76,7 +76,7 @@ def test_a_damaged_shipped_file_is_refused(tmp_path, monkeypatch):
     from dataclasses import replace
 
     from zoo.errors import ZooError
-    from zoo.sources import pretrained
+    from zoo.store.sources import pretrained
 
     damaged = replace(entry, weights=replace(entry.weights, file=str(copy)))
     with pytest.raises(ZooError, match="reinstall"):
@@ -91,7 +91,7 @@ def test_api_and_torch_hub_load_the_pretrained_generator():
         direct = generator(torch.randn(4, 100, generator=torch.Generator().manual_seed(0)))
     torch.testing.assert_close(direct, samples.images)
     whole = torch.hub.load(str(ROOT), "dcgan_mnist", source="local", graph="all")
-    assert isinstance(whole, zoo.model.GenerativeModel)
+    assert isinstance(whole, zoo.contract.model.GenerativeModel)
     with pytest.raises(ValueError, match="has graphs generator, not 'decoder'"):
         torch.hub.load(str(ROOT), "dcgan_mnist", source="local", graph="decoder")
 
@@ -157,7 +157,7 @@ def test_record_keeps_other_tables_and_writes_valid_toml(tmp_path):
 
 
 def test_fp16_weights_load_as_float32(tmp_path):
-    from zoo.checkpoint import load_weights
+    from zoo.store.checkpoint import load_weights
 
     info, _ = read_info(Path(SHIPPED[0].weights.file))
     path = tmp_path / "half.safetensors"

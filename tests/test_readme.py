@@ -76,7 +76,7 @@ PARSE_ONLY = ("train ", "install ", "bench ", "serve", "sample lsgan-mnist", "ex
 def test_shell_commands_run_as_written(zoo, tmp_path):
     """A newcomer pasting the README's commands in order: each works (those that train or
     install are checked for valid arguments only)."""
-    from zoo.cli import cli
+    from zoo.cli.main import cli
 
     digits = api.sample("dcgan-mnist", n=3, seed=0).images
     (tmp_path / "digits").mkdir()

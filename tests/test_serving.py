@@ -70,8 +70,8 @@ def served(cache):
 
 def direct(cache: Path, name: str, graph: str, feeds: dict[str, np.ndarray]) -> dict:
     """What onnxruntime gives when called on the served file itself."""
-    from zoo.onnx_files import ExportSlot, graph_files
-    from zoo.sources import resolve
+    from zoo.store.exports import ExportSlot, graph_files
+    from zoo.store.sources import resolve
 
     os.environ["ZOO_CACHE"] = str(cache)
     path = ExportSlot.of(resolve(name).path).cached()

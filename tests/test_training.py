@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 import zoo.api as api
 from zoo.errors import ZooError
 from zoo.plugins.gan import GAN
-from zoo.training import Interrupted
+from zoo.training.trainer import Interrupted
 
 TINY = {
     "g_hidden": [16],

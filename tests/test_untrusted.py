@@ -13,7 +13,7 @@ import pytest
 from safetensors.torch import load_file, save_file
 
 import zoo.api as api
-from zoo.checkpoint import read_info
+from zoo.store.checkpoint import read_info
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +67,8 @@ def test_metadata_names_never_become_paths(exported, tmp_path):
 
 
 def test_onnx_cache_for_a_weights_file_is_keyed_by_its_hash(exported, tmp_path):
-    from zoo.download import cache_dir
-    from zoo.files import sha256_file
+    from zoo.base.files import sha256_file
+    from zoo.store.download import cache_dir
 
     api.sample(exported["safetensors"], 2, runtime="onnx")
     digest = sha256_file(exported["safetensors"])
@@ -150,7 +150,7 @@ def test_the_bytes_checked_are_the_bytes_that_run(exported, tmp_path, monkeypatc
     import numpy as np
     import onnxruntime as ort
 
-    from zoo import onnx_files
+    from zoo.store import exports as onnx_files
 
     (tmp_path / ".secret_env").write_bytes(b"API_KEY=hunter2 " * 4096)
     path, evil = tmp_path / "g.onnx", tmp_path / "evil.onnx"
@@ -187,7 +187,7 @@ def test_non_finite_outputs_are_an_error():
     import numpy as np
 
     from zoo.errors import ZooError
-    from zoo.onnx_files import check_finite_outputs
+    from zoo.store.exports import check_finite_outputs
 
     check_finite_outputs({"image": np.zeros(3, np.float32), "labels": np.arange(3)}, "g")
     with pytest.raises(ZooError, match="produced non-finite values in 'image'"):
@@ -210,8 +210,8 @@ def test_two_weights_files_of_one_checkpoint_folder_get_their_own_exports(export
 
 
 def test_a_file_planted_in_the_export_cache_is_not_run(exported, tmp_path):
-    from zoo.download import cache_dir
-    from zoo.files import sha256_file
+    from zoo.base.files import sha256_file
+    from zoo.store.download import cache_dir
 
     slot = cache_dir() / "onnx" / sha256_file(exported["safetensors"])
     slot.mkdir(parents=True)
@@ -328,14 +328,14 @@ def _placed(tmp_path: Path, where: str) -> Path:
 )
 def test_external_data_is_found_in_every_placement(tmp_path, where):
     from zoo.errors import UsageError
-    from zoo.onnx_files import self_contained
+    from zoo.store.exports import self_contained
 
     with pytest.raises(UsageError, match=re.escape("in an external file ('secret.bin')")):
         self_contained(_placed(tmp_path, where))
 
 
 def test_the_wire_reader_agrees_with_onnx(exported):
-    from zoo.onnx_wire import scan
+    from zoo.base.onnx_wire import scan
 
     data = exported["onnx"].read_bytes()
     model = onnx.load_from_string(data)

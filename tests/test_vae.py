@@ -15,13 +15,13 @@ from torch.distributions import (
 )
 
 import zoo.api as z
-from zoo.data import ImageSpec
-from zoo.datasets import load_dataset
+from zoo.contract.metadata import ImageSpec
+from zoo.contract.model import Batch, SampleRequest
+from zoo.data.sources import load_dataset
 from zoo.errors import UsageError
-from zoo.model import Batch, SampleRequest
 from zoo.plugins import VAEConfig, vae
-from zoo.registry import get_registry
-from zoo.runtime import TorchRunner
+from zoo.registry.discovery import get_registry
+from zoo.runtime.devices import TorchRunner
 
 TINY = {**VAEConfig.defaults(), "nz": 4, "nf": 8, "hidden": 32, "lr": 2e-3}
 

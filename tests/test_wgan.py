@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 import zoo.api as z
-from zoo.blocks import gradient_penalty
-from zoo.data import ImageSpec
+from zoo.contract.blocks import gradient_penalty
+from zoo.contract.metadata import ImageSpec
+from zoo.contract.model import Batch, ModelInfo
 from zoo.errors import UsageError
-from zoo.model import Batch, ModelInfo
 from zoo.plugins.wgan import WGAN
 
 TINY = {"nz": 8, "ngf": 4, "ndf": 4}

@@ -1,13 +1,16 @@
 """zoo: a plugin-based zoo of generative image models.
 
-This module stays light (no torch import) so that `zoo --help` and `zoo list` start fast.
-The heavy API lives in `zoo.api`, the base class for families in `zoo.model`.
+This module holds the names a plugin needs to register itself, and stays light (no torch
+import) so that `zoo --help` and `zoo list` start fast. The Python API is `zoo.api`; the
+core is grouped by role into subpackages, from the bottom up: `base`, `contract`,
+`registry`, `store`, `data`, `runtime`, `training`, `evaluation`, `serving`, `cli`
+(docs/architecture.md).
 """
 
-from zoo.errors import UsageError, ZooError
-from zoo.hookspecs import hookimpl, plugin
-from zoo.settings import Config, setting
-from zoo.specs import (
+from zoo import _moved
+from zoo.base.settings import Config, setting
+from zoo.contract.hookspecs import hookimpl, plugin
+from zoo.contract.specs import (
     CatalogueEntry,
     DataSourceSpec,
     ExporterSpec,
@@ -15,8 +18,11 @@ from zoo.specs import (
     LoggerSpec,
     SampleOption,
 )
+from zoo.errors import UsageError, ZooError
 
 __version__ = "0.1.0"
+
+_moved.install()  # the plugin API's import paths before the role layout, for one release
 
 __all__ = [
     "CatalogueEntry",

@@ -32,18 +32,19 @@ import pytest
 import torch
 
 from zoo import api
-from zoo.checkpoint import load_weights
+from zoo.base.runs import latest_checkpoint
+from zoo.base.settings import check_schema, within
+from zoo.contract.specs import import_target
 from zoo.errors import UsageError
-from zoo.registry import (
+from zoo.registry.discovery import (
     BUILTIN_DIST,
     PluginRecord,
     build_registry,
     get_registry,
     set_registry,
 )
-from zoo.runs import latest_checkpoint
-from zoo.settings import check_schema, within
-from zoo.specs import import_target
+from zoo.registry.recipes import recipe_settings, resolve
+from zoo.store.checkpoint import load_weights
 
 
 @contextmanager
@@ -131,9 +132,9 @@ class FamilyContract:
         if ranged is not None:  # a value outside the declared range is refused
             bad = next(v for v in (-1, 0, 1e9) if not within(v, ranged.range))
             with pytest.raises(UsageError, match=ranged.name):
-                api.recipe_settings(api.resolve(self.family), {ranged.name: bad})
+                recipe_settings(resolve(self.family), {ranged.name: bad})
         with pytest.raises(UsageError, match="unknown key"):
-            api.recipe_settings(api.resolve(self.family), {"no_such_setting": 1})
+            recipe_settings(resolve(self.family), {"no_such_setting": 1})
 
     def test_trains_saves_loads_and_samples_deterministically(self, tmp_path: Path) -> None:
         run = self.train(tmp_path / "run", 2)
@@ -174,9 +175,9 @@ class FamilyContract:
         runtimes could fail, so the matrices of its layers get noise as large as they are."""
         run = self.train(tmp_path / "run", 2)
         (weights,) = api.export(run, "safetensors", tmp_path / "trained.safetensors")
-        from safetensors.torch import load_file, save_file
+        from safetensors.torch import load_file
 
-        from zoo.checkpoint import read_info
+        from zoo.store.checkpoint import read_info, write_safetensors
 
         tensors, (_, metadata) = load_file(str(weights)), read_info(weights)
         gen = torch.Generator().manual_seed(0)
@@ -186,7 +187,7 @@ class FamilyContract:
                 noise = torch.randn(value.shape, generator=gen) * scale
                 tensors[key] = (value.float() + noise).to(value.dtype)
         vivid = tmp_path / "vivid.safetensors"
-        save_file(tensors, str(vivid), metadata)
+        write_safetensors(vivid, tensors, metadata)
         images = self.sample(vivid)
         spread = float(images.max() - images.min())
         assert spread > 0.2, f"samples of the perturbed model span only {spread:.3f}"
@@ -236,8 +237,8 @@ class FamilyContract:
 
     def test_prior_samples_without_torch_match_torch(self, tmp_path: Path) -> None:
         """A family that declares its ``prior`` graph samples ONNX files without torch
-        (zoo/onnx_sampling.py): same seed, same images as through torch."""
-        from zoo.onnx_sampling import PriorSampler
+        (zoo/runtime/onnx_sampling.py): same seed, same images as through torch."""
+        from zoo.runtime.onnx_sampling import PriorSampler
 
         prior = get_registry().family(self.family, load=False).prior
         if not prior:

@@ -48,13 +48,13 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from zoo import __version__
+from zoo.base.grids import encode_png, fit_square, grid, to_uint8
 from zoo.errors import UsageError
-from zoo.grids import encode_png, fit_square, grid, to_uint8
-from zoo.onnx_files import check_finite_outputs
-from zoo.onnx_sampling import parse_labels, prior_feed, slerp
+from zoo.runtime.onnx_sampling import parse_labels, prior_feed, slerp
 from zoo.serving import protocol
 from zoo.serving.batching import Batcher, QueueFull
 from zoo.serving.repository import ServedGraph, ServedModel
+from zoo.store.exports import check_finite_outputs
 
 STATIC = Path(__file__).parent / "static"
 

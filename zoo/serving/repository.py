@@ -3,7 +3,7 @@ shapes as the open inference protocol reports them.
 
 A source (a catalogue name, a run, a weights or .onnx file) resolves to its ONNX export the
 way `zoo sample` finds it: an .onnx file is its own export, anything else the export cached
-for its weights (zoo.onnx_files.ExportSlot). A missing export is made first in a child
+for its weights (zoo.store.exports.ExportSlot). A missing export is made first in a child
 process, so this process never imports torch. A model of one graph is served under its name;
 a model of several under NAME-GRAPH (vae-mnist-decoder, vae-mnist-encoder), as a Triton
 model repository names them.
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo.contract.metadata import ModelInfo
 from zoo.errors import UsageError, ZooError
-from zoo.metadata import ModelInfo
 
 # onnxruntime's element types -> the protocol's datatypes
 DATATYPES = {
@@ -89,8 +89,8 @@ def _specs(values: Any) -> list[TensorSpec]:
 def export_files(source: str) -> tuple[dict[str, Path], str]:
     """The graph files serving ``source`` and where they came from, exporting once (in a
     child process that imports torch) when no export is cached."""
-    from zoo.onnx_files import ExportSlot, graph_files
-    from zoo.sources import resolve
+    from zoo.store.exports import ExportSlot, graph_files
+    from zoo.store.sources import resolve
 
     resolved = resolve(source)
     if resolved.path.suffix == ".onnx":
@@ -109,7 +109,7 @@ def export_files(source: str) -> tuple[dict[str, Path], str]:
 
 def _card(name: str, info: ModelInfo) -> dict[str, Any]:
     """The catalogue's fields for ``name`` (empty for a run or a file of no catalogue)."""
-    from zoo.registry import get_registry
+    from zoo.registry.discovery import get_registry
 
     entry = get_registry().catalogue.get(name)
     card: dict[str, Any] = {
@@ -132,8 +132,8 @@ NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 def load_model(source: str, device: str = "cpu", threads: int = 0) -> ServedModel:
     """Open ``source``'s graphs in onnxruntime (CUDA with ``device`` cuda[:N])."""
-    from zoo.onnx_files import open_session, read_onnx_info
-    from zoo.registry import get_registry
+    from zoo.registry.discovery import get_registry
+    from zoo.store.exports import open_session, read_onnx_info
 
     files, origin = export_files(source)
     info = read_onnx_info(next(iter(files.values())))
@@ -163,7 +163,7 @@ def load_model(source: str, device: str = "cpu", threads: int = 0) -> ServedMode
 
 def default_sources() -> list[str]:
     """Every catalogue model with pretrained weights, plugins' included."""
-    from zoo.registry import get_registry
+    from zoo.registry.discovery import get_registry
 
     catalogue = get_registry().catalogue
     return sorted(name for name, entry in catalogue.items() if entry.weights is not None)

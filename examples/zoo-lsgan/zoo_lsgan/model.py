@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import torch
 
-from zoo.blocks import Objective, adversarial_step, least_squares_loss
-from zoo.model import Batch, Runner, SampleRequest
+from zoo.contract.blocks import Objective, adversarial_step, least_squares_loss
+from zoo.contract.model import Batch, Runner, SampleRequest
 from zoo.plugins.dcgan import DCGAN
 
 

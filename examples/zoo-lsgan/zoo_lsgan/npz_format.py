@@ -18,7 +18,7 @@ import numpy as np
 from zoo.errors import UsageError, ZooError
 
 if TYPE_CHECKING:
-    from zoo.model import GenerativeModel, ModelInfo
+    from zoo.contract.model import GenerativeModel, ModelInfo
 
 META_KEY = "__zoo__"
 FORMAT = "zoo-npz"
@@ -29,7 +29,7 @@ def export(model: GenerativeModel, out: Path, info: ModelInfo) -> list[Path]:
     """Write ``out`` (.npz) and read it back; raise ZooError when it does not round-trip."""
     import torch
 
-    from zoo.files import atomic_path
+    from zoo.base.files import atomic_path
 
     arrays: dict[str, np.ndarray] = {}
     for name, tensor in model.inference_state().items():

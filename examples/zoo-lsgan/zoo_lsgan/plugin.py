@@ -52,7 +52,7 @@ def register_catalogue(register):
     # entries, and their shipped weights, from the registry.toml beside this module
     from pathlib import Path
 
-    from zoo.catalogue import load_catalogue_file
+    from zoo.registry.catalogue import load_catalogue_file
 
     for entry in load_catalogue_file(Path(__file__).with_name("registry.toml")):
         register(entry)

@@ -1,0 +1,266 @@
+"""`zoo sample`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+
+from zoo.base.grids import MAX_NPZ
+from zoo.cli.common import offline_option, runtime_option
+
+
+def _held_out_inputs(data: str, spec, second_domain: bool, n: int):
+    """Without --input, a translation model translates its data's held-out images."""
+    from zoo.contract.imagesets import to_float
+    from zoo.data.sources import load_dataset
+
+    held_out = load_dataset(data, image_size=spec.size, channels=spec.channels)
+    images = held_out.test_b if second_domain else held_out.test
+    if images is None:
+        return None
+    click.echo(f"no --input: translating {min(n, len(images))} held-out images of {data}", err=True)
+    return to_float(images.images[:n])
+
+
+class FamilyOptionsCommand(click.Command):
+    """A command whose options include those the registered families declare, read from the
+    registry each time the command parses or shows its help (not once at import)."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        return [*params[:-2], *_family_options(), *params[-2:]]  # before --offline and --help
+
+
+@click.command("sample", cls=FamilyOptionsCommand)
+@click.argument("source")
+@click.option(
+    "-n",
+    "n",
+    type=int,
+    default=64,
+    show_default=True,
+    help="Number of images (per label with --label).",
+)
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("samples.png"),
+    show_default=True,
+    help="A .png grid, or .npy / .npz arrays (uint8 NCHW).",
+)
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    help="Class label(s) for conditional models: 7, 0,1,2 or all (a row each).",
+)
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Image file or folder to reconstruct or translate. Repeatable.",
+)
+@runtime_option
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    default=0,
+    help="onnxruntime intra-op threads (0: its default).",
+)
+@click.option("--nrow", type=click.IntRange(min=0), default=0, help="Images per grid row.")
+@offline_option
+def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, nrow, **family):
+    """Sample from SOURCE: a catalogue name (its pretrained weights), a run directory, a
+    .safetensors or .onnx file, or an http(s) URL of a .safetensors file."""
+    from zoo.base.grids import check_output, check_size
+    from zoo.errors import UsageError
+
+    options = {k: v for k, v in family.items() if v is not None}
+
+    check_output(out)
+    if n <= 0:
+        raise UsageError(f"-n must be positive (got {n})")
+    check_size(out, n * (len(labels) or 1))
+    onnx = _onnx_source(source, runtime) if not (inputs or options) else None
+    small = n * (len(labels) or 1) <= MAX_NPZ  # larger .npy files are streamed through torch
+    if onnx and small and _sample_without_torch(*onnx, n, seed, labels, out, nrow, threads, device):
+        return
+
+    from zoo import api
+    from zoo.data.images import load_inputs, save_samples, write_npy_stream
+    from zoo.registry.discovery import get_registry
+
+    loaded = api.load(source, "cpu")
+    spec = loaded.model.spec
+    declared = {o.name: o for o in get_registry().family(loaded.info.family, False).sample_options}
+    options = {k.replace("-", "_"): v for k, v in options.items()}
+    unknown = sorted(set(options) - set(declared))
+    if unknown:
+        raise UsageError(
+            f"{loaded.info.family} does not take --{unknown[0].replace('_', '-')} "
+            f"(its options: {', '.join('--' + k for k in declared) or 'none'})"
+        )
+    if out.suffix.lower() == ".npy" and not (labels or inputs or options):
+        shape = (spec.channels, spec.size, spec.size)
+        stream = api.sample_stream(
+            source, n, seed=seed, runtime=runtime, device=device, threads=threads, loaded=loaded
+        )
+        providers: list[str] = []
+
+        def chunks():
+            for part in stream:
+                providers.append(part.provider)
+                yield part.images
+
+        write_npy_stream(out, n, shape, chunks())
+        click.echo(f"wrote {n} images to {out} ({providers[0]}; {loaded.origin})")
+        return
+    plain = runtime == "auto" and small and not (inputs or options)
+    exported = _export_for_cpu(loaded, device) if plain else None
+    if exported and _sample_without_torch(*exported, n, seed, labels, out, nrow, threads, device):
+        return
+    label_list, n, nrow = _per_label(labels, spec.num_classes, n, nrow)
+    check_size(out, n)  # the images --label all makes, not the options given
+    images = (
+        load_inputs(list(inputs), spec.channels, spec.size, loaded.info.data) if inputs else None
+    )
+    if images is None and loaded.model.domains == 2:
+        second = any(v in declared[k].second_domain for k, v in options.items())
+        images = _held_out_inputs(loaded.info.data, spec, second, n)
+    if images is not None:
+        n = len(images)
+    for name, option in declared.items():  # said in the output: e.g. which direction ran
+        if option.choices and name not in options:
+            options[name] = option.choices[0]
+    rows = [v for k, v in options.items() if declared[k].row and isinstance(v, int)]
+    nrow = nrow or (rows[0] if rows else 0)
+    result = api.sample(
+        source,
+        n,
+        seed=seed,
+        labels=label_list,
+        inputs=images,
+        options=options,
+        runtime=runtime,
+        device=device,
+        threads=threads,
+        loaded=loaded,
+    )
+    save_samples(
+        out, result.images, nrow or math.ceil(math.sqrt(len(result.images))), result.labels
+    )
+    chosen = "".join(f"; {k.replace('_', '-')} {v}" for k, v in options.items())
+    click.echo(
+        f"wrote {len(result.images)} images to {out} ({result.provider}; {loaded.origin}{chosen})"
+    )
+
+
+def _per_label(
+    labels: tuple[str, ...], num_classes: int, n: int, nrow: int
+) -> tuple[list[int] | None, int, int]:
+    """`--label` values as one label per image, ``n`` images per label in a row each: the
+    labels, the number of images and the row length."""
+    from zoo.runtime.onnx_sampling import parse_labels
+
+    if not labels:
+        return None, n, nrow
+    per_label = [label for label in parse_labels(labels, num_classes) for _ in range(n)]
+    return per_label, len(per_label), nrow or n
+
+
+def _onnx_source(source: str, runtime: str) -> tuple[Path, str] | None:
+    """The ONNX file to sample and where it came from: SOURCE itself, or (runtime auto or
+    onnx) the export cached for SOURCE's weights by an earlier call (zoo.api.onnx_files)."""
+    from zoo.store.exports import ExportSlot
+    from zoo.store.sources import resolve
+
+    if source.endswith(".onnx") and runtime in ("auto", "onnx"):
+        return Path(source), source
+    if runtime == "torch":
+        return None
+    resolved = resolve(source)
+    weights = resolved.path
+    cached = ExportSlot.of(weights).cached() if weights.suffix == ".safetensors" else None
+    return (cached, f"{resolved.origin}, exported to {cached}") if cached else None
+
+
+def _export_for_cpu(loaded: Any, device: str) -> tuple[Path, str] | None:
+    """With the default runtime, a family that declares its prior graph samples on the CPU
+    through onnxruntime: export the weights once into the cache (zoo.api.onnx_files), so that
+    this call and every later one, which skips torch, give the same images. The ONNX file and
+    where it came from; None where torch samples instead: a GPU, a family without a prior
+    graph, or weights that do not export."""
+    from zoo import api
+    from zoo.errors import ZooError
+    from zoo.registry.discovery import get_registry
+    from zoo.runtime.onnx_sampling import gpu_visible
+
+    if device not in ("auto", "cpu") or (device == "auto" and gpu_visible()):
+        return None
+    if not get_registry().family(loaded.info.family, False).prior:
+        return None
+    try:
+        path = min(api.onnx_files(loaded).values())
+    except (ZooError, OSError):  # an export that fails or cannot be cached: torch samples
+        return None
+    return path, f"{loaded.origin}, exported to {path}"
+
+
+def _sample_without_torch(
+    path: Path,
+    origin: str,
+    n: int,
+    seed: int,
+    labels: tuple[str, ...],
+    out: Path,
+    nrow: int,
+    threads: int,
+    device: str,
+) -> bool:
+    """Sample an ONNX file's prior graph in onnxruntime on the CPU without importing torch
+    (zoo/runtime/onnx_sampling.py); False when the file or the request needs torch."""
+    from zoo.base.grids import check_size, save_arrays, to_uint8
+    from zoo.runtime.onnx_sampling import PriorSampler, gpu_visible
+
+    if device not in ("auto", "cpu") or (device == "auto" and gpu_visible()):
+        return False
+    sampler = PriorSampler.open(path, threads) if path.is_file() else None
+    if sampler is None:
+        return False
+    label_list, n, nrow = _per_label(labels, sampler.info.spec.num_classes, n, nrow)
+    check_size(out, n)
+    result = sampler.sample(n, seed, label_list)
+    if result is None:
+        return False
+    images, given = result
+    save_arrays(out, to_uint8(images), nrow, given)
+    click.echo(f"wrote {len(images)} images to {out} ({sampler.provider}; {origin})")
+    return True
+
+
+def _family_options() -> list[click.Option]:
+    """`zoo sample --NAME` for every sample option the loaded families declare."""
+    from zoo.registry.discovery import get_registry
+
+    declared: dict[str, tuple] = {}
+    for fam in get_registry().families.values():
+        for option in fam.sample_options:
+            declared.setdefault(option.name, (option, []))[1].append(fam.name)
+    out = []
+    for name, (option, families) in declared.items():
+        kinds = {"str": click.STRING, "int": click.INT, "float": click.FLOAT}
+        kind = click.Choice(option.choices) if option.choices else kinds[option.type]
+        out.append(
+            click.Option(
+                [f"--{name.replace('_', '-')}", name],
+                type=kind,
+                help=f"{option.help} ({', '.join(families)}).",
+            )
+        )
+    return out

@@ -1,0 +1,24 @@
+"""Running models: torch devices and runners, onnxruntime sessions, and sampling a latent
+prior from ONNX files without torch.
+
+Owns: `devices` (picking a device, onnxruntime sessions with the right provider) and
+`onnx_sampling` (the torch-free sampler: a prior's draws in NumPy, run in onnxruntime).
+`onnx_sampling` and this ``__init__`` never import torch.
+
+May import: `zoo.errors`, `zoo.base`, `zoo.contract`, `zoo.registry`, `zoo.store`,
+`zoo.data`.
+"""
+
+from typing import Any
+
+from zoo._moved import moved_warning
+
+
+def __getattr__(name: str) -> Any:
+    # zoo.runtime was one module until the role layout; its plugin-facing name moved
+    if name == "onnx_session":
+        moved_warning("zoo.runtime.onnx_session", "zoo.runtime.devices.onnx_session")
+        from zoo.runtime.devices import onnx_session
+
+        return onnx_session
+    raise AttributeError(f"module 'zoo.runtime' has no attribute {name!r}")
