@@ -33,6 +33,7 @@ AUGMENT_HELP = (
 LAYOUTS = ("fit", "odd", "pad")
 GAN_LOSSES = ("non-saturating", "least-squares", "hinge")
 D_NORMS = ("batch", "spectral", "none")
+SAMPLERS = ("ddim", "ddpm", "euler", "heun")
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,39 @@ class VAEConfig(Config):
 
 
 @dataclass(frozen=True)
+class DiffusionConfig(Config):
+    objective: str = setting(
+        "epsilon",
+        "epsilon: DDPM's noise prediction; velocity: flow matching (v = noise - image)",
+        "",
+        ("epsilon", "velocity"),
+    )
+    schedule: str = setting(
+        "linear", "epsilon's noise schedule (velocity is a straight line)", "", ("linear", "cosine")
+    )
+    timesteps: int = setting(1000, "epsilon: the T discrete noise levels", "[2, 10000]")
+    width: int = setting(32, "the UNet's channels at full resolution", ">= 8")
+    mults: list[int] = setting([1, 2, 2], "width multipliers, one resolution each", ">= 1")
+    conditional: bool = setting(False, "class-conditional (classifier-free guidance)")
+    label_dropout: float = setting(0.1, "conditional: labels dropped to the null class", "[0, 1)")
+    lr: float = setting(2e-4, "Adam learning rate", "> 0")
+    ema_decay: float = setting(0.999, EMA_HELP, "[0, 1)")
+    sampler: str = setting("ddim", "the default sampler (ddim, ddpm; euler, heun)", "", SAMPLERS)
+    sample_steps: int = setting(50, "the default number of sampling steps", "[1, 1000]")
+    guidance: float = setting(0.0, "conditional: the default guidance scale", "[0, 50]")
+
+    @classmethod
+    def check(cls, values: dict[str, Any], explicit: Collection[str]) -> None:
+        """A sampler belongs to its objective's kind of model."""
+        wanted = ("ddim", "ddpm") if values["objective"] == "epsilon" else ("euler", "heun")
+        if values["sampler"] not in wanted:
+            raise UsageError(
+                f"sampler {values['sampler']!r} does not go with objective "
+                f"{values['objective']!r}: use {' or '.join(wanted)}"
+            )
+
+
+@dataclass(frozen=True)
 class PGGANConfig(Config):
     nz: int = setting(64, "latent size", ">= 1")
     fmap_base: int = setting(1024, "width at resolution r: min(fmap_max, fmap_base // r)", ">= 1")
@@ -246,16 +280,6 @@ vae_plugin = plugin(
         "zoo.plugins.vae:VAE",
         VAEConfig,
         {"batch_size": 128},
-        (
-            SampleOption(
-                "interpolate",
-                "With two or more --input images: a row of this many images walking between "
-                "each pair's latent means",
-                "int",
-                range=">= 2",
-                row=True,
-            ),
-        ),
         prior="decoder",
         paper="Kingma & Welling 2014, Auto-Encoding Variational Bayes",
     )
@@ -270,6 +294,31 @@ pggan_plugin = plugin(
         {"batch_size": 32, "image_size": 32, "steps": 3500},
         prior="generator",
         paper="Karras et al. 2018, Progressive Growing of GANs",
+    )
+)
+diffusion_plugin = plugin(
+    FamilySpec(
+        "diffusion",
+        "denoising diffusion (Ho et al. 2020) and flow matching (Lipman et al. 2023)",
+        "zoo.plugins.diffusion:DiffusionModel",
+        DiffusionConfig,
+        {"batch_size": 64, "image_size": 28, "steps": 10000},
+        (
+            SampleOption("steps", "Network calls of the sampler (diffusion)", "int", range=">= 1"),
+            SampleOption(
+                "sampler", "ddim or ddpm (epsilon); euler or heun (velocity)", choices=SAMPLERS
+            ),
+            SampleOption(
+                "eta", "DDIM's noise, 0 (deterministic) to 1 (DDPM)", "float", range="[0, 1]"
+            ),
+            SampleOption(
+                "guidance", "classifier-free guidance scale (conditional)", "float", range="[0, 50]"
+            ),
+        ),
+        multistep="denoiser",
+        paper="Ho et al. 2020, Denoising Diffusion Probabilistic Models; Song et al. 2021, "
+        "Denoising Diffusion Implicit Models; Lipman et al. 2023, Flow Matching for "
+        "Generative Modeling",
     )
 )
 cyclegan_plugin = plugin(

@@ -300,7 +300,8 @@ class PGGAN(LatentModel):
         def critic(x: torch.Tensor) -> torch.Tensor:
             return d(x, stage, alpha)
 
-        d_loss, logs = self.discriminator_loss(critic, real, fake, step)
+        mix = batch.noise.rand(n, 1, 1, 1, device=real.device)  # the penalty's x_hat mixing
+        d_loss, logs = self.discriminator_loss(critic, real, fake, step, mix)
         opt["discriminator"].zero_grad(set_to_none=True)
         d_loss.backward()
         opt["discriminator"].step()
@@ -325,7 +326,7 @@ class PGGAN(LatentModel):
 
     def discriminator_loss(
         self, critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
-        fake: torch.Tensor, step: int,
+        fake: torch.Tensor, step: int, mix: torch.Tensor,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
         """D's loss and what to log: WGAN-GP with the drift term (the paper), or another
         objective with R1 on the reals; the penalty applies every ``penalty_every`` steps at
@@ -339,7 +340,7 @@ class PGGAN(LatentModel):
             loss = -wasserstein + c["drift"] * d_real.pow(2).mean()
             # gp is logged as every * penalty on its steps and 0 between them, so its running
             # mean in metrics.jsonl is still the mean penalty
-            gp = every * gradient_penalty(critic, real, fake) if lazy else d_real.new_zeros(())
+            gp = every * gradient_penalty(critic, real, fake, mix) if lazy else d_real.new_zeros(())
             return loss + c["gp_lambda"] * gp, {"wasserstein": wasserstein, "gp": gp}
         objective = OBJECTIVES[c["loss"]]
         loss = objective.discriminator(d_real, d_fake, 1.0)

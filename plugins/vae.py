@@ -131,6 +131,14 @@ class MixturePrior(nn.Module):
         k = (u * len(self.mu)).long().clamp(max=len(self.mu) - 1)
         return self.mu[k] + noise[:, :-1] * torch.exp(0.5 * self.logvar[k])
 
+    def noise_of(self, z: torch.Tensor) -> torch.Tensor:
+        """The noise `forward` maps to ``z``: the likeliest component's slice centre as the
+        last coordinate, and ``z`` standardised by that component before it."""
+        k = normal_log_density(z[:, None], self.mu, self.logvar).argmax(1)
+        centre = (k.to(z.dtype) + 0.5) / len(self.mu)
+        pick = math.sqrt(2) * torch.erfinv(2 * centre - 1)
+        return torch.cat([(z - self.mu[k]) * torch.exp(-0.5 * self.logvar[k]), pick[:, None]], 1)
+
 
 class VAE(GenerativeModel):
     """Settings: VAEConfig in zoo/plugins/__init__.py."""
@@ -234,32 +242,21 @@ class VAE(GenerativeModel):
         )
         return graphs
 
-    def check_request(self, request: SampleRequest) -> None:
-        super().check_request(request)
-        if "interpolate" not in request.options:
-            return
-        if request.inputs is None or len(request.inputs) < 2:
-            raise UsageError("interpolate needs at least two --input images")
-        if len(request.inputs) % 2:  # pairs are interpolated: a last odd image would be lost
-            raise UsageError(
-                f"interpolate walks between pairs of inputs, and {len(request.inputs)} images "
-                "make no whole number of pairs; give an even number"
-            )
+    @torch.no_grad()
+    def encode_prior(self, images: torch.Tensor) -> torch.Tensor:
+        """The encoder's means, as the noise the "decoder" graph takes (through the mixture
+        prior's inverse where there is one): `zoo invert` starts there."""
+        mu = self.encoder(images)[0]
+        return mu if self.prior is None else self.prior.noise_of(mu)
 
     def sample(self, request: SampleRequest, run: Runner) -> torch.Tensor:
-        """Prior samples; or reconstructions of ``inputs``; or, with ``interpolate=k``, one row
-        of k images per input pair (0, 1), (2, 3), ... walking linearly between their means."""
+        """Prior samples; or reconstructions of ``inputs`` through their latent means. (Paths
+        between inputs are zoo's: ``zoo sample --interpolate K --input A --input B`` inverts
+        the two, starting from `encode_prior`, and joins them through "decoder".)"""
         if request.inputs is None:
             noise = self.config["nz"] + (self.prior is not None)
             z = torch.randn(request.n, noise, generator=request.generator)
             return run("decoder", z=z)["image"]
         decode = "decoder" if self.prior is None else "latent_decoder"
         mu = run("encoder", image=request.inputs)["mu"]
-        steps = request.options.get("interpolate")
-        if steps is None:
-            return run(decode, z=mu)["image"]
-        pairs = len(mu) // 2
-        start, end = mu[0 : 2 * pairs : 2], mu[1 : 2 * pairs : 2]
-        t = torch.linspace(0, 1, int(steps)).view(1, -1, 1)
-        z = start[:, None] + t * (end - start)[:, None]  # (pairs, steps, nz)
-        return run(decode, z=z.flatten(0, 1))["image"]
+        return run(decode, z=mu)["image"]

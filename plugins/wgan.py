@@ -80,7 +80,8 @@ class WGAN(LatentModel):
             distance = wasserstein_estimate(self.critic(real), self.critic(fake))
             loss = -distance
             if self.gp:
-                penalty = gradient_penalty(self.critic, real, fake)
+                mix = batch.noise.rand(len(real), 1, 1, 1, device=real.device)
+                penalty = gradient_penalty(self.critic, real, fake, mix)
                 loss = loss + c["gp_weight"] * penalty
                 penalties.append(penalty.detach())
             opt["critic"].zero_grad(set_to_none=True)

@@ -13,11 +13,21 @@ from pathlib import Path
 from zoo import api
 from zoo.base.files import write_text
 from zoo.errors import ZooError
-from zoo.evaluation.classifier import load_classifier
 from zoo.evaluation.publish import family_metric, headline
 from zoo.evaluation.scores import DEFAULT_N, METRIC_HEADERS, anchors, evaluate, format_metrics
+from zoo.judge.classifier import load_classifier
 from zoo.store.checkpoint import read_info
 from zoo.store.sources import pretrained
+
+LATENT_BEGIN, LATENT_END = "<!-- latent-tools -->", "<!-- /latent-tools -->"
+
+
+def kept_block(path: Path) -> str:
+    """The latent tools' block of an existing scores page, to keep when it is rewritten."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if LATENT_BEGIN not in text or LATENT_END not in text:
+        return ""
+    return LATENT_BEGIN + text.split(LATENT_BEGIN, 1)[1].split(LATENT_END, 1)[0] + LATENT_END
 
 
 def markdown(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -131,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if skipped:
         lines += ["", "## Not scored", "", *skipped]
-    write_text(args.out, "\n".join(lines) + "\n")
+    kept = kept_block(args.out)  # scripts/latent_scores.py's tables, measured apart
+    write_text(args.out, "\n".join(lines) + "\n" + (f"\n{kept}\n" if kept else ""))
     readme_table(rows)
     print(f"wrote {args.out} ({len(rows)} models)", file=sys.stderr)
     return 0

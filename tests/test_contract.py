@@ -16,15 +16,6 @@ import zoo_lsgan.plugin
 
 CONV = {"nz": 8, "ngf": 4, "ndf": 4}
 
-# A bug the kit found (2026-12-06): zoo.contract.blocks.gradient_penalty draws its interpolation
-# weights from torch's global generator, not from batch.noise, so WGAN-GP and PGGAN runs
-# depend on it (and --nproc N does not train what one process trains). Drawing them from
-# batch.noise changes what the published wgan-gp-mnist and pggan-mnist recipes train, so the
-# fix lands with their retraining; strict, so this fails as soon as it is fixed.
-GLOBAL_DRAWS = pytest.mark.xfail(
-    reason="gradient_penalty draws from torch's global generator", strict=True
-)
-
 
 class TestGAN(FamilyContract):
     family = "gan"
@@ -46,10 +37,6 @@ class TestWGAN(FamilyContract):
     family = "wgan"
     config = {**CONV, "penalty": "gp", "n_critic": 2}
 
-    @GLOBAL_DRAWS
-    def test_training_draws_only_the_batchs_noise(self, tmp_path, monkeypatch):
-        super().test_training_draws_only_the_batchs_noise(tmp_path, monkeypatch)
-
 
 class TestWGANClipping(FamilyContract):
     family = "wgan"
@@ -70,10 +57,6 @@ class TestPGGAN(FamilyContract):
     family = "pggan"
     config = {"nz": 8, "fmap_base": 64, "fmap_max": 8, "fade_steps": 1, "stable_steps": 1}
 
-    @GLOBAL_DRAWS
-    def test_training_draws_only_the_batchs_noise(self, tmp_path, monkeypatch):
-        super().test_training_draws_only_the_batchs_noise(tmp_path, monkeypatch)
-
 
 class TestCycleGAN(FamilyContract):
     family = "cyclegan"
@@ -87,7 +70,6 @@ class TestLSGAN(FamilyContract):
     family = "lsgan"
     config = CONV
     plugin = zoo_lsgan.plugin
-    sample_options = [{"truncation": 0.5}]
 
 
 # -- the rest of what the example plugin adds through the documented API ----------------------
@@ -135,28 +117,6 @@ def test_example_data_source_and_logger(tmp_path, capfd):
     out = capfd.readouterr().out
     assert f"training lsgan in {tmp_path / 'run'} from step 0" in out
     assert "step 1 seconds=" in out and " d_loss=" in out and "step 2 samples: " in out
-
-
-def test_example_truncation_keeps_latents_inside(tmp_path):
-    import torch
-
-    from zoo import api
-    from zoo.contract.metadata import ImageSpec, ModelInfo
-    from zoo.contract.model import SampleRequest
-    from zoo.testing import plugin_registry
-
-    drawn = {}
-
-    def run(graph, z):
-        drawn[graph] = z
-        return {"image": torch.zeros(len(z), 1, 16, 16)}
-
-    with plugin_registry(zoo_lsgan.plugin, "lsgan"):
-        model = api.build(ModelInfo("lsgan", CONV, ImageSpec(1, 16)))
-        gen = torch.Generator().manual_seed(0)
-        model.sample(SampleRequest(64, gen, options={"truncation": 0.5}), run)
-    z = drawn["generator"]
-    assert z.shape == (64, 8) and z.abs().max() <= 0.5 and z.std() > 0.2
 
 
 # the kit itself, on families broken on purpose

@@ -12,14 +12,14 @@ from click.testing import CliRunner
 from PIL import Image
 
 import zoo.data.loading
-import zoo.evaluation.classifier
+import zoo.judge.classifier
 from zoo import api
 from zoo.cli.main import cli, main
 from zoo.contract.imagesets import to_float
 from zoo.data.sources import load_dataset
 from zoo.errors import ZooError
-from zoo.evaluation.classifier import DEFAULT_PATH, SIZE, load_classifier, sha256, sidecar_path
 from zoo.evaluation.scores import anchors, evaluate
+from zoo.judge.classifier import DEFAULT_PATH, SIZE, load_classifier, sha256, sidecar_path
 
 TINY = {"sample_every": 1000, "checkpoint_every": 1000, "log_every": 1000}
 
@@ -137,7 +137,7 @@ def test_non_digit_data_needs_its_own_classifier(tmp_path, colour_folder, capsys
     assert "no suitable evaluator" in err and "--train-classifier" in err
     assert len(err.splitlines()) == 1
 
-    monkeypatch.setitem(zoo.evaluation.classifier.RECIPE, "epochs", 1)  # the recipe, shortened
+    monkeypatch.setitem(zoo.judge.classifier.RECIPE, "epochs", 1)  # the recipe, shortened
     out = tmp_path / "clf.safetensors"
     args = ["eval", "--train-classifier", "--data", colour_folder, "--out", str(out)]
     assert CliRunner().invoke(cli, args).exit_code == 0
@@ -178,7 +178,7 @@ def test_a_classifiers_odd_record_is_one_clear_line(tmp_path, change, message):
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from zoo.evaluation.classifier import META_KEY, sha256
+    from zoo.judge.classifier import META_KEY, sha256
 
     copy = tmp_path / "clf.safetensors"
     with safe_open(str(DEFAULT_PATH), framework="pt") as f:
@@ -196,7 +196,7 @@ def test_a_classifiers_reference_data_is_never_downloaded_on_its_word(tmp_path, 
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from zoo.evaluation.classifier import META_KEY
+    from zoo.judge.classifier import META_KEY
 
     attempts = []
     monkeypatch.setattr(socket.socket, "connect", lambda self, a: attempts.append(a))

@@ -126,6 +126,7 @@ LAYERS = [
     {"zoo.data"},
     {"zoo.runtime"},
     {"zoo.training"},
+    {"zoo.judge"},
     {"zoo.api"},
     {"zoo.evaluation", "zoo.testing"},
     {"zoo.serving"},

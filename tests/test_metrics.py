@@ -1,4 +1,4 @@
-"""Behavioural tests for zoo.evaluation.metrics against closed forms, reference formulas and
+"""Behavioural tests for zoo.judge.metrics against closed forms, reference formulas and
 known regimes."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import pytest
 import scipy.linalg
 
 from zoo.errors import UsageError
-from zoo.evaluation import metrics
-from zoo.evaluation.metrics import (
+from zoo.judge import metrics
+from zoo.judge.metrics import (
     density_coverage,
     frechet_distance,
     gaussian_frechet,

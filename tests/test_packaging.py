@@ -50,7 +50,7 @@ def test_wheel_installs_under_the_zoo_namespace(tmp_path):
     [wheel] = (tmp_path / "dist").glob("zoo_gen-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "zoo/registry.toml" in names and "zoo/plugins/dcgan.py" in names
-    assert "zoo/evaluation/lenet-mnist.safetensors" in names  # the shipped evaluator
+    assert "zoo/judge/lenet-mnist.safetensors" in names  # the shipped evaluator
     for part in ("model.safetensors", "README.md", "samples.png"):  # the pretrained weights
         assert f"zoo/weights/dcgan-mnist/{part}" in names
     assert not any(n.startswith(("plugins/", "exporters/", "tests/")) for n in names)

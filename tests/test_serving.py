@@ -169,6 +169,18 @@ def test_interpolation_ends_are_the_seeds_samples(served):
     )
 
 
+def test_truncation_and_per_end_classes_over_http(served):
+    def image(url: str) -> np.ndarray:
+        return np.load(io.BytesIO(httpx.get(served.base + url).content))
+
+    truncated = image("/v1/models/dcgan-mnist/sample?n=16&seed=2&truncation=0.7&format=npy")
+    plain = image("/v1/models/dcgan-mnist/sample?n=16&seed=2&format=npy")
+    assert truncated.shape == plain.shape and not np.array_equal(truncated, plain)
+    for bad in ("0.01", "nan", "x"):
+        r = httpx.get(served.base + f"/v1/models/dcgan-mnist/sample?truncation={bad}")
+        assert r.status_code == 400 and "truncation must be a number" in r.text
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "message"),
     [
@@ -509,6 +521,19 @@ def test_the_page_samples_picks_classes_and_translates_uploads(served, browser, 
     with page.expect_response(lambda r: "seed=3" in r.url and "n=64" in r.url):
         page.click("#sample")
     assert _shown_bytes(page, "#grid") == _cli_png(served, tmp_path, "dcgan-mnist", "--seed", "3")
+
+    def slide(psi: str, *events: str) -> str:
+        fired = "".join(f"e.dispatchEvent(new Event('{name}'));" for name in events)
+        return f"e => {{ e.value = '{psi}'; {fired} }}"
+
+    with page.expect_response(lambda r: "truncation=0.50" in r.url):
+        page.eval_on_selector("#truncation", slide("0.5", "input", "change"))
+    assert page.text_content("#psi") == "0.50"
+    expected = _cli_png(served, tmp_path, "dcgan-mnist", "--seed", "3", "--truncation", "0.5")
+    assert _shown_bytes(page, "#grid") == expected
+    page.eval_on_selector(
+        "#truncation", "e => { e.value = '0'; e.dispatchEvent(new Event('input')); }"
+    )
 
     page.select_option("#model", "cgan-mnist")
     assert page.is_visible("#class-box")

@@ -18,9 +18,8 @@ import zoo.api as z
 from zoo.contract.metadata import ImageSpec
 from zoo.contract.model import Batch, SampleRequest
 from zoo.data.sources import load_dataset
-from zoo.errors import UsageError
 from zoo.plugins import VAEConfig, vae
-from zoo.registry.discovery import get_registry
+from zoo.plugins.vae import MixturePrior
 from zoo.runtime.devices import TorchRunner
 
 TINY = {**VAEConfig.defaults(), "nz": 4, "nf": 8, "hidden": 32, "lr": 2e-3}
@@ -109,29 +108,18 @@ def test_sample_modes_shapes():
     inputs = torch.rand(5, 1, 12, 12) * 2 - 1
     recon = model.sample(SampleRequest(5, gen, inputs=inputs), run)
     assert recon.shape == (5, 1, 12, 12) and recon.min() >= -1 and recon.max() <= 1
-    request = SampleRequest(5, gen, inputs=inputs, options={"interpolate": 6})
-    with pytest.raises(UsageError, match="5 images make no whole number of pairs"):
-        model.check_request(request)  # the fifth would be dropped without a word
-    request = SampleRequest(4, gen, inputs=inputs[:4], options={"interpolate": 6})
-    model.check_request(request)
-    lerp = model.sample(request, run)
-    assert lerp.shape == (2 * 6, 1, 12, 12)  # pairs (0, 1) and (2, 3), 6 steps each
-    torch.testing.assert_close(lerp[0], recon[0])  # rows start and end at reconstructions
-    torch.testing.assert_close(lerp[11], recon[3])
 
 
-@pytest.mark.parametrize("inputs", [None, torch.zeros(1, 1, 8, 8)])
-def test_interpolation_needs_two_inputs(inputs):
-    request = SampleRequest(2, torch.Generator(), inputs=inputs, options={"interpolate": 4})
-    with pytest.raises(UsageError, match="interpolate needs at least two --input images"):
-        _model().check_request(request)
-
-
-@pytest.mark.parametrize(("steps", "message"), [(1, "must be >= 2"), ("4", "takes an integer")])
-def test_interpolation_steps_are_checked_by_the_declared_option(steps, message):
-    family = get_registry().family("vae", load=False)
-    with pytest.raises(UsageError, match=f"interpolate {message}"):
-        family.check_sample_options({"interpolate": steps})
+def test_the_mixture_priors_inverse_maps_back_to_the_same_latent():
+    """`encode_prior` hands inversion the noise the "decoder" graph turns into the encoder's
+    latent: through the mixture, that noise gives the latent back."""
+    torch.manual_seed(0)
+    prior = MixturePrior(7, 5)
+    with torch.no_grad():
+        prior.logvar.normal_(0, 0.3)
+        z = prior(torch.randn(40, 6))
+        noise = prior.noise_of(z)
+        torch.testing.assert_close(prior(noise), z, atol=1e-5, rtol=1e-5)
 
 
 def test_train_sample_export_end_to_end(tmp_path):
@@ -151,7 +139,7 @@ def test_train_sample_export_end_to_end(tmp_path):
     assert sorted(p.name for p in files) == ["vae.decoder.onnx", "vae.encoder.onnx"]
     z.export(run, "safetensors", tmp_path / "vae.safetensors")
     inputs = torch.rand(4, 1, 8, 8) * 2 - 1
-    for kwargs in ({}, {"inputs": inputs}, {"inputs": inputs, "options": {"interpolate": 5}}):
+    for kwargs in ({}, {"inputs": inputs}):
         by_torch = _images(z.sample(tmp_path / "vae.safetensors", n=6, seed=3, **kwargs))
         by_onnx = _images(z.sample(files[0], n=6, seed=3, runtime="onnx", **kwargs))
         torch.testing.assert_close(by_onnx, by_torch, atol=1e-4, rtol=0)

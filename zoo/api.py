@@ -4,6 +4,7 @@ planning a run lives in `zoo.training.plan`, loading in `zoo.runtime.loading`, e
 
 import zoo.api as zoo
 samples = zoo.sample("dcgan-mnist", n=16, seed=0)   # pretrained; .images in [-1, 1]
+path = zoo.interpolate("dcgan-mnist", 8, seeds=(1, 2))  # seed 1's image to seed 2's
 model = zoo.load("dcgan-mnist").model                # the GenerativeModel, in eval mode
 zoo.export("dcgan-mnist", "onnx", "dcgan.onnx")
 zoo.train("dcgan-mnist", out="runs/mine")          # the catalogue's recipe, from scratch
@@ -20,9 +21,10 @@ from typing import Any
 import torch
 
 from zoo import __version__
-from zoo.contract.model import ModelInfo, SampleRequest
+from zoo.contract.model import ModelInfo, SampleRequest, TorchDraws
 from zoo.data.sources import load_dataset
 from zoo.errors import UsageError, ZooError
+from zoo.judge.classifier import load_classifier
 from zoo.registry.discovery import get_registry
 from zoo.registry.recipes import list_families as list_families  # re-exported: the Python API
 from zoo.registry.recipes import list_models as list_models
@@ -30,6 +32,9 @@ from zoo.registry.recipes import resolve
 from zoo.runtime.devices import OnnxRunner, TorchRunner, resolve_device
 from zoo.runtime.exporting import export_model as export_model
 from zoo.runtime.exporting import onnx_files as onnx_files
+from zoo.runtime.inversion import Inversion
+from zoo.runtime.inversion import invert as run_inversion
+from zoo.runtime.latents import LatentQuery, Prior, calls, feed_for
 from zoo.runtime.loading import Loaded as Loaded
 from zoo.runtime.loading import build as build
 from zoo.runtime.loading import load as load
@@ -158,6 +163,7 @@ class Samples:
     images: torch.Tensor
     labels: torch.Tensor | None
     provider: str
+    nrow: int = 0  # images per row: a path's length (0: a square grid)
 
 
 def sample(
@@ -172,14 +178,24 @@ def sample(
     device: str = "auto",
     threads: int = 0,
     loaded: Loaded | None = None,
+    truncation: float | None = None,
 ) -> Samples:
     """Sample from the PyTorch model or its ONNX export; same seed, same images.
 
     ``labels`` (conditional models) gives one label per image; ``inputs`` are images in
-    [-1, 1] for families that transform images (reconstruction, translation).
+    [-1, 1] for families that transform images (reconstruction, translation); ``truncation``
+    draws each latent coordinate from the normal truncated to [-psi, psi] (families with a
+    prior graph; `zoo.runtime.latents.normal`).
     """
     if n <= 0:
         raise UsageError(f"-n must be positive (got {n})")
+    if truncation is not None:
+        if inputs is not None or options:
+            raise UsageError("--truncation draws latents: drop --input and family options")
+        query = LatentQuery(n=n, seeds=(seed,), labels=labels, truncation=truncation)
+        return sample_latents(
+            source, query, runtime=runtime, device=device, threads=threads, loaded=loaded
+        )
     dev = resolve_device(device)
     loaded = loaded or load(source, "cpu")
     runtime = pick_runtime(runtime, loaded)
@@ -199,6 +215,123 @@ def sample(
     with torch.inference_mode():
         images = loaded.model.sample(request, runner)
     return Samples(images, label_tensor, runner.provider)
+
+
+def prior(loaded: Loaded) -> Prior:
+    """The family's prior graph: what interpolation, walks, truncation and latents need
+    (declared as ``prior`` in its `FamilySpec`, taking ``z`` and, conditional, ``labels``)."""
+    family = loaded.info.family
+    name = get_registry().family(family, load=False).prior
+    graph = loaded.model.graphs().get(name) if name else None
+    z = graph.example.get("z") if graph else None
+    if graph is None or z is None or z.dim() != 2 or set(graph.example) - {"z", "labels"}:
+        raise UsageError(
+            f"{family} declares no prior graph of latents z: interpolation, walks, truncation "
+            "and latents files need one (docs/plugins.md, 'Latent tools')"
+        )
+    classes = loaded.info.spec.num_classes if "labels" in graph.example else 0
+    return Prior(name, int(z.shape[1]), classes)
+
+
+def sample_latents(
+    source: str | Path,
+    query: LatentQuery,
+    *,
+    runtime: str = "auto",
+    device: str = "auto",
+    threads: int = 0,
+    loaded: Loaded | None = None,
+) -> Samples:
+    """The images of a `LatentQuery` through the family's prior graph: truncated draws, an
+    interpolation, a walk or a file of latents. A path's images are run one at a time, as
+    ``-n 1`` runs them, so its ends are exactly the seeds' own images."""
+    query.check()
+    dev = resolve_device(device)
+    loaded = loaded or load(source, "cpu")
+    spec = prior(loaded)
+    feed, nrow = feed_for(spec, query, TorchDraws)
+    runner = _runner(loaded, pick_runtime(runtime, loaded), dev, threads)
+    parts = []
+    with torch.inference_mode():
+        for part in calls(feed, query.path):
+            tensors = {k: torch.from_numpy(v) for k, v in part.items()}
+            parts.append(runner(spec.graph, **tensors)["image"])
+    labels = torch.from_numpy(feed["labels"]) if "labels" in feed else None
+    return Samples(torch.cat(parts), labels, runner.provider, nrow)
+
+
+def interpolate(
+    source: str | Path,
+    steps: int,
+    *,
+    seeds: tuple[int, int] = (0, 1),
+    labels: list[int] | None = None,
+    latents: str | Path | None = None,
+    truncation: float | None = None,
+    **run: Any,
+) -> Samples:
+    """``steps`` images from seed A's image to seed B's along the great circle between their
+    latents (or between each pair of rows of a ``latents`` file); ``labels``: one class for
+    the path, or one per end. ``run``: runtime, device, threads, loaded."""
+    path = Path(latents) if latents is not None else None
+    query = LatentQuery(seeds=tuple(seeds), labels=labels, truncation=truncation,
+                        interpolate=steps, latents=path)  # fmt: skip
+    return sample_latents(source, query, **run)
+
+
+def walk(
+    source: str | Path,
+    steps: int,
+    *,
+    seed: int = 0,
+    label: int | None = None,
+    truncation: float | None = None,
+    **run: Any,
+) -> Samples:
+    """A smooth closed path of ``steps`` images through the prior, starting at the image of
+    ``zoo sample -n 1 --seed SEED``."""
+    labels = None if label is None else [label]
+    query = LatentQuery(seeds=(seed,), labels=labels, truncation=truncation, walk=steps)
+    return sample_latents(source, query, **run)
+
+
+def invert(
+    source: str | Path,
+    images: torch.Tensor,
+    *,
+    steps: int = 200,
+    restarts: int = 4,
+    seed: int = 0,
+    labels: list[int] | None = None,
+    perceptual: bool = True,
+    device: str = "auto",
+    loaded: Loaded | None = None,
+) -> Inversion:
+    """The latents (and classes) whose images are closest to ``images`` (N, C, H, W in
+    [-1, 1], at the model's size): by Adam through the prior graph from ``restarts`` starts,
+    in pixels and (``perceptual``) in zoo's digit classifier's features; a family that
+    encodes (the VAE) gives the first start. ``.z`` and ``.labels`` render with
+    `sample_latents` / ``zoo sample --latents``. See `zoo.runtime.inversion`."""
+    loaded = loaded or load(source, "cpu")
+    spec, info = prior(loaded), loaded.info.spec
+    if images.dim() != 4 or tuple(images.shape[1:]) != (info.channels, info.size, info.size):
+        raise UsageError(
+            f"images must be N x {info.channels} x {info.size} x {info.size} for this model "
+            f"(got {tuple(images.shape)})"
+        )
+    if loaded.path.suffix == ".onnx":
+        raise UsageError(f"{loaded.path}: inversion needs gradients; invert its weights or run")
+    dev = resolve_device(device)
+    model = loaded.model.to(dev).eval()
+    network = model.graphs()[spec.graph].module.requires_grad_(False)
+    targets = images.to(dev, torch.float32)
+    given = None if labels is None else torch.tensor(labels, dtype=torch.int64, device=dev)
+    if given is not None and (len(given) != len(targets) or not spec.conditional):
+        raise UsageError("--label gives one class per image, for conditional models")
+    features = load_classifier().feature_map if perceptual else None
+    start = model.encode_prior(targets)
+    return run_inversion(network, spec, targets, steps=steps, restarts=restarts, seed=seed,
+                         labels=given, features=features, start=start)  # fmt: skip
 
 
 def _runner(loaded: Loaded, runtime: str, dev: torch.device, threads: int) -> Any:

@@ -1,4 +1,5 @@
-"""Writing sampled images without torch: PNG grids and .npy/.npz arrays of uint8 NCHW images.
+"""Writing sampled images without torch: PNG grids, .npy/.npz arrays of uint8 NCHW images, and
+GIF / WebP animations of interpolations and walks.
 `zoo.data.images` writes torch tensors through these, and ONNX sampling without torch
 (zoo/runtime/onnx_sampling.py) uses them directly."""
 
@@ -14,7 +15,10 @@ import numpy as np
 from zoo.base.files import atomic_path
 from zoo.errors import UsageError
 
-OUTPUT_SUFFIXES = (".png", ".npy", ".npz")
+OUTPUT_SUFFIXES = (".png", ".npy", ".npz", ".gif", ".webp")
+ANIMATIONS = (".gif", ".webp")
+FRAME_MS = 80  # per frame: 12.5 frames a second
+MIN_SIDE = 112  # animations are enlarged (nearest neighbour) to at least this many pixels
 # a grid or an .npz is built in memory; past these, write .npy (streamed in chunks)
 MAX_GRID, MAX_NPZ = 10_000, 200_000
 
@@ -85,11 +89,15 @@ def save_png(path: Path, array: np.ndarray) -> None:
 def save_arrays(
     path: Path, images: np.ndarray, nrow: int = 0, labels: np.ndarray | None = None
 ) -> None:
-    """uint8 NCHW images as a PNG grid, or as .npy (images) or .npz (images + labels)."""
+    """uint8 NCHW images as a PNG grid, or as .npy (images) or .npz (images + labels); or, for
+    .gif and .webp, an animation whose frame t holds image t of each row of ``nrow``."""
     check_output(path)
     suffix = path.suffix.lower()
     if suffix == ".png":
         save_png(path, grid(images, nrow))
+        return
+    if suffix in ANIMATIONS:
+        save_animation(path, images, nrow or len(images))
         return
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         if suffix == ".npy":
@@ -99,3 +107,28 @@ def save_arrays(
             if labels is not None:
                 arrays["labels"] = labels
             np.savez_compressed(f, **arrays)
+
+
+def save_animation(path: Path, images: np.ndarray, frames: int) -> None:
+    """uint8 NCHW images, rows of ``frames`` each (an interpolation or a walk per row), as a
+    looping animation: frame t shows image t of every row, one above the other."""
+    from PIL import Image
+
+    if len(images) % frames:
+        raise UsageError(f"{len(images)} images do not make rows of {frames} frames")
+    rows = images.reshape(len(images) // frames, frames, *images.shape[1:])
+    scale = max(1, -(-MIN_SIDE // max(images.shape[2:])))  # ceiling division
+    pictures = []
+    for t in range(frames):
+        frame = grid(rows[:, t], 1).repeat(scale, axis=0).repeat(scale, axis=1)
+        pictures.append(Image.fromarray(frame[..., 0] if frame.shape[-1] == 1 else frame))
+    with atomic_path(path) as tmp:
+        pictures[0].save(
+            tmp,
+            format="GIF" if path.suffix.lower() == ".gif" else "WEBP",
+            save_all=True,
+            append_images=pictures[1:],
+            duration=FRAME_MS,
+            loop=0,
+            lossless=True,  # WebP; GIF ignores it
+        )

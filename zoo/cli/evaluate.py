@@ -23,7 +23,7 @@ def _format_extra(extra: dict[str, Any]) -> list[str]:
 
 def _train_classifier(data: str | None, out: Path | None, seed: int) -> None:
     from zoo.errors import UsageError
-    from zoo.evaluation.classifier import sidecar_path, train_classifier
+    from zoo.judge.classifier import sidecar_path, train_classifier
 
     if not data or not out:
         raise UsageError("--train-classifier needs --data SOURCE and --out FILE.safetensors")
@@ -45,6 +45,11 @@ def _train_classifier(data: str | None, out: Path | None, seed: int) -> None:
 @click.option("--device", default="cpu", show_default=True, help="Where the model samples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
+    "--truncation",
+    type=float,
+    help="Score samples drawn with the truncation trick at PSI (families with a prior).",
+)
+@click.option(
     "--anchors/--no-anchors",
     default=True,
     show_default=True,
@@ -63,8 +68,9 @@ def _train_classifier(data: str | None, out: Path | None, seed: int) -> None:
 @click.option("--data", help="Labelled data source for --train-classifier.")
 @click.option("--out", type=click.Path(path_type=Path), help="Output of --train-classifier.")
 def eval_cmd(
-    source, n, seed, runtime, device, as_json, anchors, classifier, train_classifier, data, out
-) -> None:
+    source, n, seed, runtime, device, as_json, truncation, anchors, classifier, train_classifier,
+    data, out,
+) -> None:  # fmt: skip
     """Score SOURCE (run directory, .safetensors or .onnx file, catalogue name) by one
     protocol: N samples against the classifier's held-out reference set, in its features.
 
@@ -90,6 +96,7 @@ def eval_cmd(
         classifier=classifier,
         with_anchors=anchors,
         device=device,
+        truncation=truncation,
     )
     if as_json:
         echo_json(report.to_dict())

@@ -24,8 +24,9 @@ COMMANDS = {
     "train": ("zoo.cli.train:train_cmd", "Train a catalogue model or a family."),
     "sample": (
         "zoo.cli.sample:sample_cmd",
-        "Write samples from a model as PNG, .npy or .npz.",
+        "Write samples, interpolations and walks as PNG, GIF, .npy or .npz.",
     ),
+    "invert": ("zoo.cli.invert:invert_cmd", "Find the latents of images (for --latents)."),
     "export": ("zoo.cli.export:export_cmd", "Export a model to safetensors or ONNX."),
     "serve": ("zoo.cli.serve:serve_cmd", "Serve models over HTTP (open inference protocol)."),
     "download": ("zoo.cli.catalogue:download_cmd", "Download a model's pretrained weights."),

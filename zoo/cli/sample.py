@@ -44,13 +44,44 @@ class FamilyOptionsCommand(click.Command):
     show_default=True,
     help="Number of images (per label with --label).",
 )
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
+@click.option(
+    "--seed",
+    default="0",
+    show_default=True,
+    help="The seed of the draws; A,B: the two ends of --interpolate.",
+)
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
     default=Path("samples.png"),
     show_default=True,
-    help="A .png grid, or .npy / .npz arrays (uint8 NCHW).",
+    help="A .png grid, .npy / .npz arrays (uint8 NCHW), or for --interpolate and --walk a "
+    ".gif / .webp animation.",
+)
+@click.option(
+    "--truncation",
+    type=float,
+    help="Draw each latent coordinate from the normal truncated to [-PSI, PSI] (the "
+    "truncation trick): cleaner, less varied images. Families with a prior graph.",
+)
+@click.option(
+    "--interpolate",
+    type=int,
+    default=0,
+    help="K images from --seed A,B's first image to its second, on the great circle between "
+    "their latents; or between each pair of --latents rows or --input images (inverted).",
+)
+@click.option(
+    "--walk",
+    type=int,
+    default=0,
+    help="K images along a smooth closed path through the latent space, from --seed's image.",
+)
+@click.option(
+    "--latents",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Render the latents of an .npz file (z, and labels for conditional models), as "
+    "`zoo invert --out` writes.",
 )
 @click.option(
     "--label",
@@ -75,21 +106,48 @@ class FamilyOptionsCommand(click.Command):
 )
 @click.option("--nrow", type=click.IntRange(min=0), default=0, help="Images per grid row.")
 @offline_option
-def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, nrow, **family):
+def sample_cmd(
+    source, n, seed, out, truncation, interpolate, walk, latents, labels, inputs, runtime,
+    device, threads, nrow, **family,
+):  # fmt: skip
     """Sample from SOURCE: a catalogue name (its pretrained weights), a run directory, a
-    .safetensors or .onnx file, or an http(s) URL of a .safetensors file."""
-    from zoo.base.grids import check_output, check_size
+    .safetensors or .onnx file, or an http(s) URL of a .safetensors file.
+
+    Families with a prior graph also interpolate (--interpolate), walk (--walk), truncate
+    (--truncation) and render latents (--latents), without torch where no gradient is
+    needed."""
+    from zoo.base.grids import ANIMATIONS, check_output, check_size
     from zoo.errors import UsageError
+    from zoo.runtime.latents import LatentQuery
 
     options = {k: v for k, v in family.items() if v is not None}
-
+    seeds = _seeds(seed)
     check_output(out)
     if n <= 0:
         raise UsageError(f"-n must be positive (got {n})")
+    query = LatentQuery(n, seeds, None, truncation, interpolate, walk, latents)
+    if query.path or truncation is not None or latents is not None:
+        if options:
+            raise UsageError("family options do not apply to latents: drop them")
+        if inputs and (len(seeds) > 1 or latents is not None or not interpolate):
+            raise UsageError(
+                "--input images are the ends of --interpolate K (inverted first); for other "
+                "latent tools, invert them (zoo invert) and pass --latents"
+            )
+        if not inputs:  # with inputs, once they are inverted
+            query.check()
+        _sample_latents(source, query, labels, inputs, out, runtime, device, threads, nrow)
+        return
+    if len(seeds) > 1:
+        query.check()  # says what two seeds are for
+    if out.suffix.lower() in ANIMATIONS:
+        raise UsageError(f"{out.name}: an animation shows --interpolate K or --walk K")
+    seed = seeds[0]
     check_size(out, n * (len(labels) or 1))
-    onnx = _onnx_source(source, runtime) if not (inputs or options) else None
+    onnx = _onnx_source(source, runtime) if not inputs else None
     small = n * (len(labels) or 1) <= MAX_NPZ  # larger .npy files are streamed through torch
-    if onnx and small and _sample_without_torch(*onnx, n, seed, labels, out, nrow, threads, device):
+    free = (n, seed, labels, out, nrow, threads, device, options)
+    if onnx and small and _sample_without_torch(*onnx, *free):
         return
 
     from zoo import api
@@ -121,9 +179,9 @@ def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, n
         write_npy_stream(out, n, shape, chunks())
         click.echo(f"wrote {n} images to {out} ({providers[0]}; {loaded.origin})")
         return
-    plain = runtime == "auto" and small and not (inputs or options)
+    plain = runtime == "auto" and small and not inputs
     exported = _export_for_cpu(loaded, device) if plain else None
-    if exported and _sample_without_torch(*exported, n, seed, labels, out, nrow, threads, device):
+    if exported and _sample_without_torch(*exported, *free):
         return
     label_list, n, nrow = _per_label(labels, spec.num_classes, n, nrow)
     check_size(out, n)  # the images --label all makes, not the options given
@@ -135,8 +193,8 @@ def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, n
         images = _held_out_inputs(loaded.info.data, spec, second, n)
     if images is not None:
         n = len(images)
-    for name, option in declared.items():  # said in the output: e.g. which direction ran
-        if option.choices and name not in options:
+    for name, option in declared.items():  # which domain a translation read, said below
+        if option.second_domain and name not in options:
             options[name] = option.choices[0]
     rows = [v for k, v in options.items() if declared[k].row and isinstance(v, int)]
     nrow = nrow or (rows[0] if rows else 0)
@@ -159,6 +217,120 @@ def sample_cmd(source, n, seed, out, labels, inputs, runtime, device, threads, n
     click.echo(
         f"wrote {len(result.images)} images to {out} ({result.provider}; {loaded.origin}{chosen})"
     )
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    from zoo.errors import UsageError
+
+    parts = text.split(",")
+    if not all(p.strip().isdigit() and int(p) < 2**63 for p in parts):
+        raise UsageError(f"bad --seed {text[:40]!r}: a whole number, or two (A,B) to interpolate")
+    return tuple(int(p) for p in parts)
+
+
+def _sample_latents(
+    source: str,
+    query: Any,
+    labels: tuple[str, ...],
+    inputs: tuple[Path, ...],
+    out: Path,
+    runtime: str,
+    device: str,
+    threads: int,
+    nrow: int,
+) -> None:
+    """Truncated draws, an interpolation, a walk or a file of latents through the prior
+    graph: in onnxruntime without torch where the export is at hand (as plain sampling),
+    else through `zoo.api.sample_latents`; --input images are inverted first."""
+    from dataclasses import replace
+
+    if not inputs:
+        onnx = _onnx_source(source, runtime)
+        if onnx and _latents_without_torch(*onnx, query, labels, out, nrow, threads, device):
+            return
+
+    from zoo import api
+    from zoo.base.grids import check_size
+    from zoo.data.images import load_inputs, save_samples
+
+    loaded = api.load(source, "cpu")
+    spec = loaded.model.spec
+    if not inputs and runtime == "auto":
+        exported = _export_for_cpu(loaded, device)
+        if exported and _latents_without_torch(
+            *exported, query, labels, out, nrow, threads, device
+        ):
+            return
+    query = _with_labels(query, labels, spec.num_classes)
+    if inputs:  # the ends are images: invert them, then join their latents
+        images = load_inputs(list(inputs), spec.channels, spec.size, loaded.info.data)
+        found = api.invert(source, images, device=device, loaded=loaded)
+        rows = {"z": found.z.numpy()}
+        if found.labels is not None:
+            rows["labels"] = found.labels.numpy()
+        query = replace(query, rows=rows, seeds=(0,))
+    result = api.sample_latents(
+        source, query, runtime=runtime, device=device, threads=threads, loaded=loaded
+    )
+    check_size(out, len(result.images))
+    save_samples(out, result.images, nrow or result.nrow or _square(len(result.images)),
+                 result.labels)  # fmt: skip
+    click.echo(f"wrote {len(result.images)} images to {out} ({result.provider}; {loaded.origin})")
+
+
+def _square(n: int) -> int:
+    return math.ceil(math.sqrt(n))
+
+
+def _with_labels(query: Any, labels: tuple[str, ...], num_classes: int) -> Any:
+    """--label values for a query: one per image for plain draws (n per label, a row each),
+    as given for a path (one for all, or one per end)."""
+    from dataclasses import replace
+
+    from zoo.runtime.onnx_sampling import parse_labels
+
+    if not labels:
+        return query
+    parsed = parse_labels(labels, num_classes)
+    if query.path:
+        return replace(query, labels=parsed)
+    per_label = [label for label in parsed for _ in range(query.n)]
+    return replace(query, labels=per_label, n=len(per_label))
+
+
+def _latents_without_torch(
+    path: Path,
+    origin: str,
+    query: Any,
+    labels: tuple[str, ...],
+    out: Path,
+    nrow: int,
+    threads: int,
+    device: str,
+) -> bool:
+    """`_sample_latents` in onnxruntime on the CPU, without importing torch; False where the
+    file or the request needs torch (a GPU, no prior graph, draws NumPy cannot mirror)."""
+    from zoo.base.grids import check_size, save_arrays, to_uint8
+    from zoo.base.torch_random import TorchGenerator
+    from zoo.runtime.latents import feed_for
+    from zoo.runtime.onnx_sampling import PriorSampler, gpu_visible
+
+    if device not in ("auto", "cpu") or (device == "auto" and gpu_visible()):
+        return False
+    sampler = PriorSampler.open(path, threads) if path.is_file() else None
+    if sampler is None:
+        return False
+    query = _with_labels(query, labels, sampler.info.spec.num_classes)
+    try:
+        feed, per_row = feed_for(sampler.prior, query, TorchGenerator)
+    except ValueError:  # fewer than 16 values: torch draws them another way
+        return False
+    check_size(out, len(feed["z"]))
+    images = sampler.render(feed, one_by_one=query.path)
+    nrow = nrow or per_row or _square(len(images))
+    save_arrays(out, to_uint8(images), nrow, feed.get("labels"))
+    click.echo(f"wrote {len(images)} images to {out} ({sampler.provider}; {origin})")
+    return True
 
 
 def _per_label(
@@ -203,7 +375,8 @@ def _export_for_cpu(loaded: Any, device: str) -> tuple[Path, str] | None:
 
     if device not in ("auto", "cpu") or (device == "auto" and gpu_visible()):
         return None
-    if not get_registry().family(loaded.info.family, False).prior:
+    family = get_registry().family(loaded.info.family, False)
+    if not (family.prior or family.multistep):
         return None
     try:
         path = min(api.onnx_files(loaded).values())
@@ -222,25 +395,34 @@ def _sample_without_torch(
     nrow: int,
     threads: int,
     device: str,
+    options: dict[str, Any],
 ) -> bool:
-    """Sample an ONNX file's prior graph in onnxruntime on the CPU without importing torch
-    (zoo/runtime/onnx_sampling.py); False when the file or the request needs torch."""
+    """Sample an ONNX file on the CPU in onnxruntime without importing torch: a one-step
+    family's prior graph, or a multi-step family's denoiser with zoo's sampling loop (and its
+    options); False when the file or the request needs torch."""
     from zoo.base.grids import check_size, save_arrays, to_uint8
-    from zoo.runtime.onnx_sampling import PriorSampler, gpu_visible
+    from zoo.registry.discovery import get_registry
+    from zoo.runtime.onnx_sampling import PriorSampler, StepSampler, gpu_visible
 
-    if device not in ("auto", "cpu") or (device == "auto" and gpu_visible()):
+    if device not in ("auto", "cpu") or (device == "auto" and gpu_visible()) or not path.is_file():
         return False
-    sampler = PriorSampler.open(path, threads) if path.is_file() else None
+    prior = PriorSampler.open(path, threads) if not options else None
+    steps = StepSampler.open(path, threads) if prior is None else None
+    sampler = prior or steps
     if sampler is None:
         return False
+    family = get_registry().family(sampler.info.family, load=False)
+    checked = family.check_sample_options(dict(options))
     label_list, n, nrow = _per_label(labels, sampler.info.spec.num_classes, n, nrow)
     check_size(out, n)
-    result = sampler.sample(n, seed, label_list)
+    result = (steps.sample(n, seed, label_list, checked) if steps is not None
+              else prior.sample(n, seed, label_list) if prior is not None else None)  # fmt: skip
     if result is None:
         return False
     images, given = result
     save_arrays(out, to_uint8(images), nrow, given)
-    click.echo(f"wrote {len(images)} images to {out} ({sampler.provider}; {origin})")
+    chosen = "".join(f"; {k.replace('_', '-')} {v}" for k, v in checked.items())
+    click.echo(f"wrote {len(images)} images to {out} ({sampler.provider}; {origin}{chosen})")
     return True
 
 

@@ -2,7 +2,8 @@
 
 Owns: the specs plugins register (`specs`) and the hooks that register them (`hookspecs`);
 the `GenerativeModel` base class, `Graph`, `Batch` and its `Noise` (`model`); the latent-prior
-base class (`latent`); shared losses, layers and the adversarial step (`blocks`);
+base class (`latent`); shared losses, layers and the adversarial step (`blocks`); the
+multi-step samplers of diffusion and flow families, as data run in NumPy (`diffusion`);
 augmentation (`augment`); what a data source returns (`imagesets`); and the metadata written
 into every exported file (`metadata`). docs/plugins.md lists the public names.
 

@@ -10,6 +10,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -52,6 +53,22 @@ class Noise:
     def rand(self, n: int, *shape: int, device=None) -> torch.Tensor:
         """Uniform on [0, 1), ``n`` rows of ``shape``."""
         return self._draw(torch.rand, n, shape, device)
+
+
+class TorchDraws:
+    """torch's own draws from a seed (or a generator), in the NumPy shapes the samplers ask
+    for (`zoo.runtime.latents.Draws`), so the torch path draws exactly what `zoo sample
+    --seed S` draws and `zoo.base.torch_random` mirrors."""
+
+    def __init__(self, seed: int | torch.Generator):
+        gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
+        self.generator = gen
+
+    def randn(self, *shape: int) -> np.ndarray:
+        return torch.randn(*shape, generator=self.generator).numpy()
+
+    def randint(self, high: int, n: int) -> np.ndarray:
+        return torch.randint(high, (n,), generator=self.generator).numpy()
 
 
 @dataclass
@@ -151,6 +168,12 @@ class GenerativeModel(nn.Module):
         """Images in [-1, 1] for a request, computed only through ``run`` so that the same
         code samples in PyTorch and in onnxruntime."""
         raise NotImplementedError
+
+    def encode_prior(self, images: torch.Tensor) -> torch.Tensor | None:
+        """Optional: latents of the prior graph whose images are close to ``images`` (in
+        [-1, 1]), e.g. through a VAE's encoder. `zoo invert` starts from them and refines;
+        None (the default) has it search from random draws alone."""
+        return None
 
     def check_request(self, request: SampleRequest) -> None:
         """Reject requests the family cannot serve, before anything runs. ``options`` are

@@ -109,7 +109,12 @@ class FamilySpec:
     and, for a conditional family without ``--label``, ``labels`` from ``torch.randint`` of
     the same generator next, and outputs ``image``. Declaring it lets `zoo sample FILE.onnx`
     run without importing torch (zoo/runtime/onnx_sampling.py); `zoo.testing` checks that it gives
-    what the family's ``sample`` gives."""
+    what the family's ``sample`` gives.
+
+    ``multistep`` names instead the graph a diffusion or flow family's sampler calls at every
+    step (``denoiser``: ``x``, ``t``[, ``labels``] -> ``prediction``), whose metadata carries
+    its `zoo.contract.diffusion.Diffusion`; zoo then runs the sampling loop itself, in either
+    runtime, and `zoo sample` needs no torch for it either."""
 
     name: str
     summary: str
@@ -119,6 +124,7 @@ class FamilySpec:
     sample_options: tuple[SampleOption, ...] = ()
     prior: str = ""
     paper: str = ""  # authors, year and title, for model cards
+    multistep: str = ""  # the graph a multi-step sampler runs (zoo.contract.diffusion)
 
     def check_sample_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """``options`` checked against the declared ones: names, types, choices, ranges."""

@@ -1,7 +1,7 @@
 """The evaluation protocol: one recipe of metrics for every model, plus sanity anchors.
 
 N generated images (default 1,000) are scored against the classifier's reference set (its
-data's held-out split) in the features of zoo.evaluation.classifier's classifier: FLD, KID,
+data's held-out split) in the features of zoo.judge.classifier's classifier: FLD, KID,
 classifier IS, precision/recall and density/coverage (k = 3). What else is measured follows the
 model's capabilities, never its family: per-class accuracy for conditional models, held-out metrics
 for models with `validate`, label preservation and cycle error for two-domain models. The anchors
@@ -23,8 +23,8 @@ from zoo.contract.imagesets import to_float
 from zoo.contract.model import GenerativeModel, ModelInfo
 from zoo.data.sources import load_dataset
 from zoo.errors import UsageError
-from zoo.evaluation import metrics
-from zoo.evaluation.classifier import Classifier, load_classifier
+from zoo.judge import metrics
+from zoo.judge.classifier import Classifier, load_classifier
 
 DEFAULT_N = 1000
 MIN_N = 10  # the Inception Score averages over 10 splits
@@ -151,7 +151,13 @@ def _has_validate(model: GenerativeModel) -> bool:
 
 
 def _class_accuracy(
-    loaded: api.Loaded, clf: Classifier, n: int, seed: int, runtime: str, device: str
+    loaded: api.Loaded,
+    clf: Classifier,
+    n: int,
+    seed: int,
+    runtime: str,
+    device: str,
+    truncation: float | None,
 ) -> tuple[torch.Tensor, dict[str, Any], list[str]]:
     """Equal numbers of samples per class, and the classifier's accuracy on each class."""
     classes = loaded.info.classes
@@ -161,7 +167,7 @@ def _class_accuracy(
     labels = torch.arange(len(classes)).repeat_interleave(per)
     out = api.sample(
         loaded.path, len(labels), seed=seed, labels=labels.tolist(), runtime=runtime,
-        device=device, loaded=loaded,
+        device=device, loaded=loaded, truncation=truncation,
     )  # fmt: skip
     if classes != clf.classes:
         return out.images, {}, ["class accuracy skipped: the classifier's classes differ"]
@@ -214,8 +220,10 @@ def evaluate(
     classifier: str | Path | None = None,
     with_anchors: bool = True,
     device: str = "cpu",
+    truncation: float | None = None,
 ) -> Report:
-    """Score a model (run dir, weights file, ONNX file or catalogue name) by the protocol."""
+    """Score a model (run dir, weights file, ONNX file or catalogue name) by the protocol;
+    ``truncation`` samples with the truncation trick (families with a prior graph)."""
     if n < MIN_N:
         raise UsageError(f"-n must be at least {MIN_N} (got {n})")
     loaded = api.load(source, "cpu")
@@ -224,14 +232,19 @@ def evaluate(
     clf = pick_classifier(info, classifier)
     extra: dict[str, Any] = {}
     notes: list[str] = []
+    if truncation is not None:
+        api.prior(loaded)  # a family without a prior graph says so here
+        notes.append(f"sampled with truncation {truncation:g}")
     if model.domains == 2:
         images, extra, notes = _translation(loaded, clf, n, seed, runtime, device)
     elif model.conditional:
-        images, extra, notes = _class_accuracy(loaded, clf, n, seed, runtime, device)
+        images, extra, more = _class_accuracy(loaded, clf, n, seed, runtime, device, truncation)
+        notes += more
     else:
         images = api.sample(
-            loaded.path, n, seed=seed, runtime=runtime, device=device, loaded=loaded
-        ).images
+            loaded.path, n, seed=seed, runtime=runtime, device=device, loaded=loaded,
+            truncation=truncation,
+        ).images  # fmt: skip
     if _has_validate(model):
         if loaded.path.suffix == ".onnx":
             notes.append("held-out validation needs the PyTorch weights, not an ONNX file")

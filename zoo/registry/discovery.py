@@ -415,6 +415,7 @@ def suggest(name: str, choices: Iterable[str]) -> str:
 # `zoo sample`'s own options, which a family's sample options must not shadow
 SAMPLE_RESERVED = {
     *("n", "seed", "out", "label", "input", "runtime", "device", "threads", "nrow"),
+    *("truncation", "interpolate", "walk", "latents"),  # the latent tools, for every prior
     *("offline", "help", "debug"),  # zoo sample's flags and the CLI's
 }
 OPTION_RE = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -1,9 +1,12 @@
-"""Running models: torch devices and runners, onnxruntime sessions, and sampling a latent
-prior from ONNX files without torch.
+"""Running models: torch devices and runners, onnxruntime sessions, a file to a model, exports,
+and a latent prior's tools, with and without torch.
 
-Owns: `devices` (picking a device, onnxruntime sessions with the right provider) and
-`onnx_sampling` (the torch-free sampler: a prior's draws in NumPy, run in onnxruntime).
-`onnx_sampling` and this ``__init__`` never import torch.
+Owns: `devices` (picking a device, onnxruntime sessions with the right provider, torch's
+draws), `loading` (a source's weights into its family's model), `exporting` (exporter
+plugins, and the ONNX graphs cached per weights file), `latents` (draws, truncation,
+interpolation, walks and latents files, in NumPy), `inversion` (the latents of given images,
+by gradient descent through the prior graph) and `onnx_sampling` (the torch-free sampler).
+`latents`, `onnx_sampling` and this ``__init__`` never import torch.
 
 May import: `zoo.errors`, `zoo.base`, `zoo.contract`, `zoo.registry`, `zoo.store`,
 `zoo.data`.

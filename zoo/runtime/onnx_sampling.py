@@ -1,14 +1,16 @@
 """Sampling an exported model in onnxruntime without importing torch.
 
 `zoo sample FILE.onnx` comes here when the file's family declares the graph its samples come
-from (``prior`` in `zoo.contract.specs.FamilySpec`), the samples need nothing but a seed (and
-labels), and the CPU runs them. The latent vectors come from `zoo.base.torch_random`, which mirrors
-torch's draws, so the images are those of the torch path for the same seed, to float rounding.
-Anything else (images to translate or reconstruct, family options, a GPU) goes through torch.
+from (``prior`` in `zoo.contract.specs.FamilySpec`), the samples need nothing but latents (a
+seed, truncation, a path or a file of them) and labels, and the CPU runs them. The latents
+come from `zoo.runtime.latents` with `zoo.base.torch_random`, which mirrors torch's draws, so
+the images are those of the torch path for the same seed, to float rounding. Anything else
+(images to translate or reconstruct, family options, a GPU) goes through torch.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +19,11 @@ from typing import Any
 import numpy as np
 
 from zoo.base.torch_random import MIN_NORMALS, TorchGenerator
+from zoo.contract.diffusion import Diffusion, describe
+from zoo.contract.diffusion import sample as run_sampler
 from zoo.contract.metadata import ModelInfo
 from zoo.errors import UsageError
+from zoo.runtime.latents import MAX_LATENT, Feed, Prior, calls, seeded
 from zoo.store.exports import (
     check_finite_outputs,
     graph_files,
@@ -26,8 +31,6 @@ from zoo.store.exports import (
     open_session,
     read_onnx_info,
 )
-
-MAX_LATENT = 1 << 16  # values per latent vector: far above any zoo model, far below a bomb
 
 
 def gpu_visible() -> bool:
@@ -44,7 +47,7 @@ class PriorSampler:
 
     info: ModelInfo
     session: Any
-    latent: int
+    prior: Prior
 
     @classmethod
     def open(cls, path: Path, threads: int = 0) -> PriorSampler | None:
@@ -72,71 +75,38 @@ class PriorSampler:
             )
         if "image" not in {o.name for o in session.get_outputs()}:
             raise UsageError(f"{path}: its {prior!r} graph has no 'image' output to save")
-        if "labels" in inputs and info.spec.num_classes < 1:
+        classes = info.spec.num_classes if "labels" in inputs else 0
+        if "labels" in inputs and classes < 1:
             raise UsageError(f"{path} takes labels but its metadata declares no classes")
-        return cls(info, session, latent)
+        return cls(info, session, Prior(prior, latent, classes))
 
     @property
     def provider(self) -> str:
         return str(self.session.get_providers()[0])
 
+    def render(self, feed: Feed, one_by_one: bool = False) -> np.ndarray:
+        """The images (float32 NCHW in [-1, 1]) of a feed; ``one_by_one`` runs each row
+        alone, as ``-n 1`` would, so a path's ends are exactly those images."""
+        parts = []
+        for part in calls(feed, one_by_one):
+            (images,) = self.session.run(["image"], part)
+            check_finite_outputs({"image": images}, "prior")
+            parts.append(images)
+        return np.concatenate(parts)
+
     def sample(
-        self, n: int, seed: int, labels: list[int] | None = None
+        self,
+        n: int,
+        seed: int,
+        labels: list[int] | None = None,
+        truncation: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None] | None:
         """``n`` images (float32 NCHW in [-1, 1]) and the labels asked for; None when torch
         would draw ``z`` by another method (fewer than 16 values)."""
-        conditional = any(i.name == "labels" for i in self.session.get_inputs())
-        feed = prior_feed(self.info, self.latent, conditional, n, seed, labels)
+        feed = seeded(self.prior, seed, n, labels, truncation)
         if feed is None:
             return None
-        (images,) = self.session.run(["image"], feed)
-        check_finite_outputs({"image": images}, "prior")
-        return images, (np.asarray(labels, np.int64) if labels else None)
-
-
-def prior_feed(
-    info: ModelInfo,
-    latent: int,
-    conditional: bool,
-    n: int,
-    seed: int,
-    labels: list[int] | None = None,
-) -> dict[str, np.ndarray] | None:
-    """The prior graph's inputs for ``n`` images from ``seed``: ``z`` as torch.randn of a
-    generator seeded with it draws, then (conditional, no labels given) ``labels`` as its
-    torch.randint; None when torch would draw ``z`` by another method (fewer than 16
-    values)."""
-    if n * latent < MIN_NORMALS:
-        return None
-    if labels and not conditional:
-        raise UsageError(f"{info.family} is not conditional: drop --label")
-    if labels is not None and len(labels) != n:
-        raise UsageError(f"got {len(labels)} labels for {n} images")
-    generator = TorchGenerator(seed)
-    feed = {"z": generator.randn(n, latent)}
-    if conditional:
-        given = np.asarray(labels, np.int64) if labels else None
-        feed["labels"] = given if given is not None else generator.randint(info.spec.num_classes, n)
-    return feed
-
-
-def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
-    """``steps`` points from ``a`` to ``b`` (rows of latents) along the great circle between
-    them, scaled from one's norm to the other's: the path Gaussian latents keep their typical
-    norm on (a straight line dips towards the origin, where samples are atypical)."""
-    t = np.linspace(0.0, 1.0, steps, dtype=np.float64)[:, None]
-    a64, b64 = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
-    na, nb = float(np.linalg.norm(a64)), float(np.linalg.norm(b64))
-    cos = float(np.clip(a64 @ b64 / max(na * nb, 1e-12), -1.0, 1.0))
-    angle = np.arccos(cos)
-    if angle < 1e-6:
-        mixed = (1 - t) * a64 + t * b64
-    else:
-        ua, ub = a64 / max(na, 1e-12), b64 / max(nb, 1e-12)
-        direction = (np.sin((1 - t) * angle) * ua + np.sin(t * angle) * ub) / np.sin(angle)
-        mixed = direction * ((1 - t) * na + t * nb)
-    mixed[0], mixed[-1] = a64, b64  # the ends exactly
-    return mixed.astype(a.dtype).reshape(steps, *a.shape[1:])
+        return self.render(feed), (np.asarray(labels, np.int64) if labels else None)
 
 
 def parse_labels(values: tuple[str, ...], num_classes: int) -> list[int]:
@@ -160,3 +130,58 @@ def parse_labels(values: tuple[str, ...], num_classes: int) -> list[int]:
             else:
                 raise UsageError(f"bad --label {part!r}: use integers, a comma list or 'all'")
     return labels
+
+
+@dataclass
+class StepSampler:
+    """The graph a multi-step family samples through (``multistep`` in its `FamilySpec`),
+    in an onnxruntime session, with zoo's sampling loop around it (zoo.contract.diffusion)."""
+
+    info: ModelInfo
+    session: Any
+    description: Diffusion
+
+    @classmethod
+    def open(cls, path: Path, threads: int = 0) -> StepSampler | None:
+        """None when the family samples in one step (or through torch)."""
+        from zoo.registry.discovery import get_registry
+
+        meta = onnx_metadata(path)
+        info = read_onnx_info(path, meta)
+        graph = get_registry().family(info.family, load=False).multistep
+        if not graph:
+            return None
+        files = graph_files(path, meta)
+        if graph not in files:
+            raise UsageError(f"{path} has no {graph!r} graph, which {info.family} samples with")
+        description = describe(onnx_metadata(files[graph]))
+        if description is None:
+            raise UsageError(f"{path}: its {graph!r} graph carries no diffusion description")
+        return cls(info, open_session(files[graph], None, threads), description)
+
+    @property
+    def provider(self) -> str:
+        return str(self.session.get_providers()[0])
+
+    def sample(
+        self, n: int, seed: int, labels: list[int] | None = None, options: dict | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """``n`` images and their labels as the torch path samples them; None where NumPy
+        cannot mirror torch's draws (fewer than 16 values)."""
+        spec, o = self.info.spec, options or {}
+        shape = (spec.channels, spec.size, spec.size)
+        if n * math.prod(shape) < MIN_NORMALS:
+            return None
+
+        def network(x: np.ndarray, t: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
+            feed = {"x": x, "t": t, **({"labels": classes} if classes is not None else {})}
+            (out,) = self.session.run(["prediction"], feed)
+            check_finite_outputs({"prediction": out}, "denoiser")
+            return np.asarray(out)
+
+        given = np.asarray(labels, np.int64) if labels else None
+        images, _ = run_sampler(
+            self.description, network, TorchGenerator(seed), n, shape, steps=o.get("steps"),
+            sampler=o.get("sampler"), eta=o.get("eta"), guidance=o.get("guidance"), labels=given,
+        )  # fmt: skip
+        return images, given

@@ -5,9 +5,9 @@ Routes:
   GET  /v2/models/{name}[/versions/1], .../ready       a graph's inputs and outputs
   POST /v2/models/{name}[/versions/1]/infer            JSON or binary tensors
   GET  /v1/models                                      what is served, with card fields
-  GET  /v1/models/{model}/sample?n=&seed=&label=&format=png|npy
+  GET  /v1/models/{model}/sample?n=&seed=&label=&truncation=&format=png|npy
                                                        `zoo sample MODEL -n N --seed S`
-  GET  /v1/models/{model}/interpolate?seeds=A,B&steps=K&label=
+  GET  /v1/models/{model}/interpolate?seeds=A,B&steps=K&label=&truncation=
                                                        K images from seed A's to seed B's
   POST /v1/models/{model}/transform?direction=a2b      an uploaded image through CycleGAN or
                                                        the VAE (a PNG back)
@@ -50,7 +50,8 @@ from starlette.routing import Route
 from zoo import __version__
 from zoo.base.grids import encode_png, fit_square, grid, to_uint8
 from zoo.errors import UsageError
-from zoo.runtime.onnx_sampling import parse_labels, prior_feed, slerp
+from zoo.runtime.latents import MIN_TRUNCATION, Prior, check_truncation, interpolation, seeded
+from zoo.runtime.onnx_sampling import parse_labels
 from zoo.serving import protocol
 from zoo.serving.batching import Batcher, QueueFull
 from zoo.serving.repository import ServedGraph, ServedModel
@@ -224,11 +225,25 @@ def _prior(model: ServedModel) -> ServedGraph:
     return graph
 
 
-def _latent(graph: ServedGraph) -> int:
+def _latent(model: ServedModel, graph: ServedGraph) -> Prior:
     z = next((spec for spec in graph.inputs if spec.name == "z"), None)
     if z is None or len(z.shape) != 2 or z.shape[1] < 1:
         raise Problem(400, f"{graph.name} does not take a latent z of a fixed width")
-    return z.shape[1]
+    return Prior(graph.graph, z.shape[1], model.info.spec.num_classes if model.conditional else 0)
+
+
+def _truncation(request: Request) -> float | None:
+    text = request.query_params.get("truncation")
+    if not text:
+        return None
+    try:
+        psi = float(text)
+        check_truncation(psi)
+    except (ValueError, UsageError):
+        raise Problem(
+            400, f"truncation must be a number of at least {MIN_TRUNCATION} (got {text[:20]!r})"
+        ) from None
+    return psi
 
 
 def _images_response(request: Request, images: np.ndarray, nrow: int) -> Response:
@@ -315,7 +330,7 @@ def create_app(server: Server) -> Starlette:
         if total > limits.max_images:
             raise Problem(400, f"{total:,} images is over the {limits.max_images:,} allowed")
         try:
-            feed = prior_feed(model.info, _latent(graph), model.conditional, total, seed, labels)
+            feed = seeded(_latent(model, graph), seed, total, labels, _truncation(request))
         except UsageError as exc:
             raise Problem(400, str(exc)) from None
         if feed is None:
@@ -334,16 +349,11 @@ def create_app(server: Server) -> Starlette:
             raise Problem(400, "seeds must be two seeds, A,B")
         steps = _int(request, "steps", 8, 2, 256)
         labels, _ = _labels(request, model, 1)
-        latent = _latent(graph)
-        ends = []
-        for seed in seeds:
-            feed = prior_feed(model.info, latent, model.conditional, 1, int(seed), labels)
-            if feed is None:
-                raise Problem(400, f"{model.name}'s latent is too small to interpolate")
-            ends.append(feed)
-        feed = {"z": slerp(ends[0]["z"], ends[1]["z"], steps)}
-        if model.conditional:  # the class of the first end, held along the path
-            feed["labels"] = np.repeat(ends[0]["labels"][:1], steps)
+        prior, psi = _latent(model, graph), _truncation(request)
+        ends = [seeded(prior, int(seed), 1, labels, psi) for seed in seeds]
+        if any(end is None for end in ends):
+            raise Problem(400, f"{model.name}'s latent is too small to interpolate")
+        feed = interpolation([end for end in ends if end is not None], steps)
         outputs = await server.infer(graph, feed)
         return _images_response(request, outputs["image"], steps)
 

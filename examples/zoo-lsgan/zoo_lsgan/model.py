@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from zoo.contract.blocks import Objective, adversarial_step, least_squares_loss
-from zoo.contract.model import Batch, Runner, SampleRequest
+from zoo.contract.model import Batch
 from zoo.plugins.dcgan import DCGAN
 
 
@@ -41,15 +41,3 @@ class LSGAN(DCGAN):
         real = batch.images
         z = batch.noise.randn(len(real), self.config["nz"], device=real.device)
         return adversarial_step(self, step, real, (z,), OBJECTIVE)
-
-    def sample(self, request: SampleRequest, run: Runner) -> torch.Tensor:
-        """With ``truncation=t`` (`zoo sample --truncation t`), the truncation trick (Brock et
-        al. 2019): latent values outside [-t, t] are drawn again, trading variety for
-        cleaner samples. Without it, zoo's latent sampling (the declared prior graph)."""
-        t = request.options.get("truncation")
-        if t is None:
-            return super().sample(request, run)
-        z = torch.randn(request.n, self.config["nz"], generator=request.generator)
-        while (outside := z.abs() > t).any():
-            z[outside] = torch.randn(int(outside.sum()), generator=request.generator)
-        return run("generator", z=z)["image"]

@@ -10,7 +10,6 @@ from zoo import (
     ExporterSpec,
     FamilySpec,
     LoggerSpec,
-    SampleOption,
     hookimpl,
     setting,
 )
@@ -33,14 +32,6 @@ def register_families(register):
             "zoo_lsgan.model:LSGAN",
             config=LSGANConfig,
             train={"batch_size": 64, "image_size": 32},
-            sample_options=(
-                SampleOption(
-                    "truncation",
-                    "draw latent values again while outside [-t, t] (the truncation trick)",
-                    "float",
-                    range="> 0",
-                ),
-            ),
             prior="generator",
             paper="Mao et al. 2017, Least Squares Generative Adversarial Networks",
         )

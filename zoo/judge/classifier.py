@@ -89,7 +89,12 @@ class LeNet(nn.Module):
 
 def to_input(images: torch.Tensor, channels: int) -> torch.Tensor:
     """Float images in [-1, 1] at any size -> the classifier's channels at SIZE x SIZE."""
-    x = images.detach().float().cpu().clamp(-1, 1)
+    return conform(images.detach().float().cpu(), channels)
+
+
+def conform(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """`to_input` on any device, keeping gradients (inversion's perceptual loss)."""
+    x = images.clamp(-1, 1)
     if x.shape[1] == 3 and channels == 1:
         x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
     elif x.shape[1] == 1 and channels == 3:
@@ -138,6 +143,12 @@ class Classifier:
                 feats.append(f.double())
                 probs.append(logits.double().softmax(1))
         return torch.cat(feats).numpy(), torch.cat(probs).numpy()
+
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        """Penultimate features of images in [-1, 1] on their own device, differentiable
+        with respect to the images (the network's own weights stay fixed)."""
+        net = self.net.to(images.device).requires_grad_(False)
+        return net(conform(images.float(), self.channels))[0]
 
     def predict(self, images: torch.Tensor) -> np.ndarray:
         return self.features(images)[1].argmax(1)
