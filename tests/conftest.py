@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +81,21 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def zoo_no_torch():
+    """Run `zoo ARGS...` in a fresh interpreter that must not import torch: the call fails
+    (with "torch imported" on stderr) if it does, or if zoo exits non-zero."""
+
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+        code = (
+            "import sys; from zoo.cli.main import main\n"
+            f"try: main({list(args)!r})\n"
+            "except SystemExit as e: assert e.code == 0, e.code\n"
+            "assert 'torch' not in sys.modules, 'torch imported'"
+        )
+        command = [sys.executable, "-c", code]
+        return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+
+    return run

@@ -4,8 +4,6 @@ interpolation, walks, latents files and inversion, from the API, the CLI and wit
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,16 +30,6 @@ from zoo.runtime.latents import (
 
 DCGAN = Prior("generator", 100)
 CGAN = Prior("generator", 100, 10)
-
-
-def _zoo_without_torch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    code = (
-        "import sys; from zoo.cli.main import main\n"
-        f"try: main({list(args)!r})\n"
-        "except SystemExit as e: assert e.code == 0, e.code\n"
-        "assert 'torch' not in sys.modules, 'torch imported'"
-    )
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True)
 
 
 # -- draws -------------------------------------------------------------------------------------
@@ -157,10 +145,10 @@ def test_interpolation_ends_are_the_seeds_images_in_torch(name):
     assert path.nrow == 5 and len(path.images) == 5
 
 
-def test_interpolation_ends_are_the_seeds_images_without_torch(tmp_path):
+def test_interpolation_ends_are_the_seeds_images_without_torch(tmp_path, zoo_no_torch):
     """The torch-free path (the export cached by a first call) makes the same ends, and the
     same images as the torch path within float rounding."""
-    warm = _zoo_without_torch("sample", "dcgan-mnist", "--out", "warm.png", cwd=tmp_path)
+    warm = zoo_no_torch("sample", "dcgan-mnist", "--out", "warm.png", cwd=tmp_path)
     assert "torch imported" in warm.stderr  # the first call exports the weights
     for args, out in (
         (["--interpolate", "5", "--seed", "11,12"], "path.npy"),
@@ -169,7 +157,7 @@ def test_interpolation_ends_are_the_seeds_images_without_torch(tmp_path):
         (["--walk", "6", "--seed", "11"], "walk.npy"),
         (["-n", "16", "--truncation", "0.6"], "trunc.npy"),
     ):
-        r = _zoo_without_torch("sample", "dcgan-mnist", *args, "--out", out, cwd=tmp_path)
+        r = zoo_no_torch("sample", "dcgan-mnist", *args, "--out", out, cwd=tmp_path)
         assert r.returncode == 0, r.stderr
         assert "CPUExecutionProvider" in r.stdout
     path = np.load(tmp_path / "path.npy")

@@ -4,8 +4,6 @@ path's images without importing it."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -48,21 +46,12 @@ def cgan_onnx(tmp_path_factory) -> Path:
     return api.export(tmp / "run", "onnx", tmp / "cgan.onnx")[0]
 
 
-def _zoo_without_torch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    code = (
-        "import sys; from zoo.cli.main import main\n"
-        f"try: main({list(args)!r})\n"
-        "except SystemExit as e: assert e.code == 0, e.code\n"
-        "assert 'torch' not in sys.modules, 'torch imported'"
-    )
-    env_python = [sys.executable, "-c", code]
-    return subprocess.run(env_python, cwd=cwd, capture_output=True, text=True, check=False)
-
-
 @pytest.mark.parametrize("labels", [[], ["3,7"]])
-def test_zoo_sample_onnx_draws_what_torch_draws_without_importing_it(cgan_onnx, tmp_path, labels):
+def test_zoo_sample_onnx_draws_what_torch_draws_without_importing_it(
+    cgan_onnx, tmp_path, labels, zoo_no_torch
+):
     label_args = [a for value in labels for a in ("--label", value)]
-    r = _zoo_without_torch(
+    r = zoo_no_torch(
         "sample", str(cgan_onnx), "-n", "6", "--seed", "4", "--out", "free.npz", *label_args,
         cwd=tmp_path,
     )  # fmt: skip
@@ -80,23 +69,23 @@ def test_zoo_sample_onnx_draws_what_torch_draws_without_importing_it(cgan_onnx, 
         assert "labels" not in free
 
 
-def test_a_run_sampled_in_onnxruntime_again_needs_no_torch(cgan_onnx, tmp_path):
+def test_a_run_sampled_in_onnxruntime_again_needs_no_torch(cgan_onnx, tmp_path, zoo_no_torch):
     run = cgan_onnx.parent / "run"
-    r = _zoo_without_torch("sample", str(run), "--runtime", "onnx", "--out", "a.png", cwd=tmp_path)
+    r = zoo_no_torch("sample", str(run), "--runtime", "onnx", "--out", "a.png", cwd=tmp_path)
     assert "torch imported" in r.stderr  # the first time exports the run's ONNX graph
-    r = _zoo_without_torch("sample", str(run), "--runtime", "onnx", "--out", "b.png", cwd=tmp_path)
+    r = zoo_no_torch("sample", str(run), "--runtime", "onnx", "--out", "b.png", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "exported to" in r.stdout and "checkpoints" in r.stdout
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
 
 
-def test_zoo_sample_name_exports_once_then_skips_torch(tmp_path):
+def test_zoo_sample_name_exports_once_then_skips_torch(tmp_path, zoo_no_torch):
     """The default runtime samples a pretrained model's prior graph in onnxruntime on the
     CPU: the first call exports it into the cache, later calls need no torch, and all give
     the images the torch runtime gives."""
-    r = _zoo_without_torch("sample", "gan-mnist", "-n", "9", "--out", "a.png", cwd=tmp_path)
+    r = zoo_no_torch("sample", "gan-mnist", "-n", "9", "--out", "a.png", cwd=tmp_path)
     assert "torch imported" in r.stderr  # the first call loads the weights and exports them
-    r = _zoo_without_torch("sample", "gan-mnist", "-n", "9", "--out", "b.png", cwd=tmp_path)
+    r = zoo_no_torch("sample", "gan-mnist", "-n", "9", "--out", "b.png", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "CPUExecutionProvider" in r.stdout and "exported to" in r.stdout
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
@@ -107,12 +96,12 @@ def test_zoo_sample_name_exports_once_then_skips_torch(tmp_path):
     assert np.abs(first - expected).max() <= 1
 
 
-def test_families_without_a_prior_graph_still_sample_through_torch(tmp_path):
+def test_families_without_a_prior_graph_still_sample_through_torch(tmp_path, zoo_no_torch):
     # a CycleGAN translates images: its ONNX files need inputs, so the torch path serves them
     api.train("cyclegan", data="unpaired:digits,digits", out=tmp_path / "run", steps=1,
               batch_size=2, overrides={"image_size": 16, "ngf": 4, "ndf": 4, "blocks": 1},
               progress=False)  # fmt: skip
     onnx = api.export(tmp_path / "run", "onnx", tmp_path / "cg.onnx")[0]
-    r = _zoo_without_torch("sample", str(onnx), "-n", "2", "--out", "t.png", cwd=tmp_path)
+    r = zoo_no_torch("sample", str(onnx), "-n", "2", "--out", "t.png", cwd=tmp_path)
     assert r.returncode != 0 and "torch imported" in r.stderr
     assert (tmp_path / "t.png").is_file()

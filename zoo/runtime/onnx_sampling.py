@@ -41,6 +41,22 @@ def gpu_visible() -> bool:
     return gpus.is_dir() and any(gpus.iterdir())
 
 
+def declared_graph(path: Path, role: str) -> tuple[ModelInfo, str, Path] | None:
+    """The file's info, and the name and file of the graph its family declares for ``role``
+    (``prior`` or ``multistep`` in its FamilySpec); None when it declares none."""
+    from zoo.registry.discovery import get_registry
+
+    meta = onnx_metadata(path)  # read once for the info and the graph table
+    info = read_onnx_info(path, meta)
+    graph = getattr(get_registry().family(info.family, load=False), role)
+    if not graph:
+        return None
+    files = graph_files(path, meta)
+    if graph not in files:
+        raise UsageError(f"{path} has no {graph!r} graph, which {info.family} samples from")
+    return info, graph, files[graph]
+
+
 @dataclass
 class PriorSampler:
     """The ``prior`` graph of an exported model in an onnxruntime session."""
@@ -53,17 +69,11 @@ class PriorSampler:
     def open(cls, path: Path, threads: int = 0) -> PriorSampler | None:
         """None when the family declares no prior graph or the file's graph does not take
         a ``z`` of a fixed size: the caller samples through torch then."""
-        from zoo.registry.discovery import get_registry
-
-        meta = onnx_metadata(path)  # read once for the info and the graph table
-        info = read_onnx_info(path, meta)
-        prior = get_registry().family(info.family, load=False).prior
-        if not prior:
+        found = declared_graph(path, "prior")
+        if found is None:
             return None
-        files = graph_files(path, meta)
-        if prior not in files:
-            raise UsageError(f"{path} has no {prior!r} graph, which {info.family} samples from")
-        session = open_session(files[prior], None, threads)
+        info, prior, file = found
+        session = open_session(file, None, threads)
         inputs = {i.name: i.shape for i in session.get_inputs()}
         latent = inputs.get("z", [None, None])[1]
         if not isinstance(latent, int) or set(inputs) - {"z", "labels"}:
@@ -144,20 +154,14 @@ class StepSampler:
     @classmethod
     def open(cls, path: Path, threads: int = 0) -> StepSampler | None:
         """None when the family samples in one step (or through torch)."""
-        from zoo.registry.discovery import get_registry
-
-        meta = onnx_metadata(path)
-        info = read_onnx_info(path, meta)
-        graph = get_registry().family(info.family, load=False).multistep
-        if not graph:
+        found = declared_graph(path, "multistep")
+        if found is None:
             return None
-        files = graph_files(path, meta)
-        if graph not in files:
-            raise UsageError(f"{path} has no {graph!r} graph, which {info.family} samples with")
-        description = describe(onnx_metadata(files[graph]))
+        info, graph, file = found
+        description = describe(onnx_metadata(file))
         if description is None:
             raise UsageError(f"{path}: its {graph!r} graph carries no diffusion description")
-        return cls(info, open_session(files[graph], None, threads), description)
+        return cls(info, open_session(file, None, threads), description)
 
     @property
     def provider(self) -> str:
