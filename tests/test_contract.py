@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from zoo.plugins.diffusion import DiffusionModel
 from zoo.plugins.gan import GAN
 from zoo.testing import FamilyContract
 
@@ -148,3 +149,32 @@ def test_the_kit_catches_draws_from_the_global_generator(tmp_path, monkeypatch):
         Check().test_resume_is_bit_identical(tmp_path / "resume")  # this alone cannot tell
         with pytest.raises(AssertionError, match="depends on torch's global generator"):
             Check().test_training_draws_only_the_batchs_noise(tmp_path / "kit", monkeypatch)
+
+
+class Misdescribed(DiffusionModel):
+    """Samples in torch with DDIM's eta 0.5 but exports a description that says eta 0."""
+
+    def sample(self, request, run):
+        request.options.setdefault("eta", 0.5)
+        return super().sample(request, run)
+
+
+def test_the_kit_catches_an_export_that_describes_another_sampler(tmp_path):
+    from zoo import FamilySpec, hookimpl
+    from zoo.plugins import DiffusionConfig
+    from zoo.testing import plugin_registry
+
+    class Plugin:
+        @hookimpl
+        def register_families(self, register):
+            register(FamilySpec("misdescribed", "a broken diffusion", f"{__name__}:Misdescribed",
+                                DiffusionConfig, multistep="denoiser"))  # fmt: skip
+
+    class Check(FamilyContract):
+        family = "misdescribed"
+        config = {"width": 8, "mults": [1, 2], "timesteps": 100}
+
+    with plugin_registry(Plugin(), "misdescribed"):
+        Check().test_onnx_export_samples_like_torch(tmp_path / "onnx")  # this alone cannot tell
+        with pytest.raises(AssertionError, match="Tensor-likes are not close"):
+            Check().test_multistep_description_samples_like_torch(tmp_path / "kit")

@@ -253,6 +253,24 @@ class FamilyContract:
         expected = api.sample(files[0], 8, seed=3, runtime="onnx").images
         torch.testing.assert_close(torch.from_numpy(drawn[0]), expected, atol=1e-4, rtol=0)
 
+    def test_multistep_description_samples_like_torch(self, tmp_path: Path) -> None:
+        """A family that declares a ``multistep`` graph is sampled without torch from the
+        description its exported graph carries (zoo.contract.diffusion): that description
+        must give what the family's torch sampler gives, for every declared option set."""
+        from zoo.runtime.onnx_sampling import StepSampler
+
+        if not get_registry().family(self.family, load=False).multistep:
+            pytest.skip(f"{self.family} declares no multi-step graph")
+        weights = self.vivid(tmp_path)
+        files = api.export(weights, "onnx", tmp_path / "model.onnx")
+        sampler = StepSampler.open(files[0])
+        assert sampler is not None
+        for options in [{}, *self.sample_options]:
+            drawn = sampler.sample(4, seed=3, options=options)
+            assert drawn is not None
+            expected = api.sample(weights, 4, seed=3, options=options, runtime="torch").images
+            torch.testing.assert_close(torch.from_numpy(drawn[0]), expected, atol=1e-3, rtol=0)
+
     def test_unknown_sampling_options_are_refused(self, tmp_path: Path) -> None:
         run = self.train(tmp_path / "run", 1)
         with pytest.raises(UsageError, match="no_such_option"):
