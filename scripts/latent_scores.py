@@ -3,7 +3,10 @@
 with a prior graph, against random latents as the floor. Rewrites the page's latent-tools
 block (scripts/scores.py keeps it).
 
-    python scripts/latent_scores.py [--out docs/scores.md] [--digits 200] [--only truncation]
+    python scripts/latent_scores.py [--out docs/scores.md] [--digits 200] [--models A,B]
+
+With --models, only those models are measured again and their rows replaced in place (after
+their weights change), the rest of the block kept as it is.
 """
 
 from __future__ import annotations
@@ -49,9 +52,9 @@ def cpu() -> str:
     return f"{name}, {torch.get_num_threads()} threads"
 
 
-def truncation_rows(n: int) -> list[list[str]]:
+def truncation_rows(n: int, models: tuple[str, ...]) -> list[list[str]]:
     rows = []
-    for name in TRUNCATED:
+    for name in models:
         for psi in PSIS:
             report = evaluate(name, n, seed=0, truncation=psi, with_anchors=False)
             m = report.metrics
@@ -61,10 +64,12 @@ def truncation_rows(n: int) -> list[list[str]]:
     return rows
 
 
-def inversion_rows(digits: int, steps: int, restarts: int) -> list[list[str]]:
+def inversion_rows(
+    digits: int, steps: int, restarts: int, models: tuple[str, ...]
+) -> list[list[str]]:
     clf = load_classifier()
     rows = []
-    for name in INVERTED:
+    for name in models:
         loaded = api.load(name)
         spec = loaded.model.spec
         held_out = load_dataset(loaded.info.data, image_size=spec.size, channels=spec.channels)
@@ -88,6 +93,19 @@ def inversion_rows(digits: int, steps: int, restarts: int) -> list[list[str]]:
     return rows
 
 
+def replace_row(text: str, row: list[str], key: int) -> str:
+    """``text`` with the table row whose first ``key`` cells are ``row``'s (in a table of
+    rows as wide) replaced by it."""
+    head = "| " + " | ".join(row[:key]) + " |"
+    lines = text.split("\n")
+    hits = [i for i, line in enumerate(lines)
+            if line.startswith(head) and line.count(" | ") == len(row) - 1]  # fmt: skip
+    if len(hits) != 1:
+        raise SystemExit(f"no single row starts {head!r}: regenerate the whole block instead")
+    lines[hits[0]] = "| " + " | ".join(row) + " |"
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/scores.md"))
@@ -95,10 +113,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--digits", type=int, default=200, help="held-out digits to invert")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--restarts", type=int, default=4)
+    parser.add_argument("--models", help="comma-separated: measure these again, keep the rest")
     args = parser.parse_args(argv)
     machine = cpu()
-    truncation = truncation_rows(args.n)
-    inversion = inversion_rows(args.digits, args.steps, args.restarts)
+    wanted = set(args.models.split(",")) if args.models else None
+
+    def chosen(models: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(m for m in models if wanted is None or m in wanted)
+
+    truncation = truncation_rows(args.n, chosen(TRUNCATED))
+    inversion = inversion_rows(args.digits, args.steps, args.restarts, chosen(INVERTED))
+    if wanted is not None:
+        text = args.out.read_text(encoding="utf-8")
+        for row in truncation:
+            text = replace_row(text, row, 2)
+        for row in inversion:
+            text = replace_row(text, row, 1)
+        write_text(args.out, text)
+        print(f"replaced the rows of {', '.join(sorted(wanted))} in {args.out}", file=sys.stderr)
+        return 0
     block = [
         LATENT_BEGIN,
         "## The truncation trick",
