@@ -169,6 +169,28 @@ def test_interpolation_ends_are_the_seeds_samples(served):
     )
 
 
+def test_an_upload_is_inverted_in_a_child_process(served):
+    """The server imports no torch: `zoo invert` runs in a child, then the prior graph
+    renders the latent found; what cannot be done is a 4xx with zoo invert's own words."""
+    from PIL import Image
+
+    own = httpx.get(served.base + "/v1/models/dcgan-mnist/sample?n=1&seed=5&format=npy")
+    digit = np.load(io.BytesIO(own.content))[0, 0]
+    upload = io.BytesIO()
+    Image.fromarray(digit).save(upload, format="PNG")
+    url = served.base + "/v1/models/dcgan-mnist/invert"
+    r = httpx.post(url + "?steps=60&restarts=1", content=upload.getvalue(), timeout=120)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    found = np.asarray(Image.open(io.BytesIO(r.content)).convert("L"), dtype=float)
+    assert np.abs(found - digit).mean() < 25  # of 255: the model's own digit, found again
+    r = httpx.post(url + "?steps=0", content=upload.getvalue(), timeout=120)
+    assert r.status_code == 400 and "needs a family that encodes" in r.json()["error"]
+    r = httpx.post(served.base + "/v1/models/cyclegan-digits/invert", content=upload.getvalue())
+    assert r.status_code == 400 and "no prior graph" in r.json()["error"]
+    r = httpx.post(url, content=b"not an image")
+    assert r.status_code == 400
+
+
 def test_truncation_and_per_end_classes_over_http(served):
     def image(url: str) -> np.ndarray:
         return np.load(io.BytesIO(httpx.get(served.base + url).content))
@@ -553,6 +575,13 @@ def test_the_page_samples_picks_classes_and_translates_uploads(served, browser, 
     direct_bytes = httpx.post(served.base + "/v1/models/cyclegan-digits/transform?direction=a2b",
                               content=upload.read_bytes()).content  # fmt: skip
     assert shown == direct_bytes
+
+    page.select_option("#model", "dcgan-mnist")  # a GAN: uploads are inverted on request
+    assert page.is_visible("#invert") and not page.is_visible("#direction-box")
+    with page.expect_response(lambda r: "/invert" in r.url, timeout=120_000) as answer:
+        page.click("#invert")
+    assert answer.value.status == 200
+    assert _shown_bytes(page, "#transformed").startswith(b"\x89PNG")
     assert errors == []
     page.close()
 

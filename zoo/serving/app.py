@@ -9,6 +9,8 @@ Routes:
                                                        `zoo sample MODEL -n N --seed S`
   GET  /v1/models/{model}/interpolate?seeds=A,B&steps=K&label=&truncation=
                                                        K images from seed A's to seed B's
+  POST /v1/models/{model}/invert?steps=100&restarts=2  an upload's closest image through the
+                                                       prior (`zoo invert`, in a child process)
   POST /v1/models/{model}/transform?direction=a2b      an uploaded image through CycleGAN or
                                                        the VAE (a PNG back)
   GET  /v1/models/{model}/grid.png                     the grid shipped with the weights
@@ -25,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import io
+import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,7 +54,14 @@ from starlette.routing import Route
 from zoo import __version__
 from zoo.base.grids import encode_png, fit_square, grid, to_uint8
 from zoo.errors import UsageError
-from zoo.runtime.latents import MIN_TRUNCATION, Prior, check_truncation, interpolation, seeded
+from zoo.runtime.latents import (
+    MIN_TRUNCATION,
+    Prior,
+    check_truncation,
+    interpolation,
+    read_latents,
+    seeded,
+)
 from zoo.runtime.onnx_sampling import parse_labels
 from zoo.serving import protocol
 from zoo.serving.batching import Batcher, QueueFull
@@ -70,6 +81,9 @@ class Limits:
     max_images: int = 1024  # images in one request
     max_body: int = 64 << 20  # bytes of one request body
     timeout: float = 30.0  # seconds a request may take, queueing included
+
+
+INVERT_STEPS, INVERT_SECONDS = 100, 120  # an upload's inversion: steps, and the most it may take
 
 
 class Problem(Exception):
@@ -115,6 +129,7 @@ class Server:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="zoo-onnxruntime")
         self.batchers: dict[str, Batcher] = {}
         self.ready = False
+        self.inverting = asyncio.Semaphore(1)  # one `zoo invert` child at a time
 
     # lifecycle: the batchers' tasks live in the server's event loop
 
@@ -375,6 +390,45 @@ def create_app(server: Server) -> Starlette:
             raise Problem(400, f"{model.name} does not transform images")
         return _images_response(request, result, 1)
 
+    async def invert(request: Request) -> Response:
+        """An upload's closest image through the model's prior: `zoo invert` in a child
+        process (it needs torch, which the server never imports), then the prior graph here."""
+        model = server.model(request.path_params["model"])
+        graph = _prior(model)
+        prior = _latent(model, graph)
+        if model.source.endswith(".onnx"):
+            raise Problem(400, f"{model.name} is served from an ONNX file: inversion needs its "
+                               "weights (serve the weights, or run zoo invert)")  # fmt: skip
+        spec = model.info.spec
+        image = _decode_image(await _body(request, limits.max_body), spec.channels, spec.size)
+        steps = _int(request, "steps", INVERT_STEPS, 0, 1000)
+        restarts = _int(request, "restarts", 2, 1, 8)
+        if server.inverting.locked():
+            raise Problem(503, "an inversion is running; try again", {"Retry-After": "5"})
+        async with server.inverting:
+            with tempfile.TemporaryDirectory() as tmp:
+                target, found = Path(tmp) / "upload.png", Path(tmp) / "found.npz"
+                target.write_bytes(encode_png(grid(to_uint8(image), 1)))
+                command = [sys.executable, "-m", "zoo", "invert", model.source, "--input",
+                           str(target), "--out", str(found), "--steps", str(steps),
+                           "--restarts", str(restarts), "--device", "cpu", "--offline"]  # fmt: skip
+                child = await asyncio.create_subprocess_exec(
+                    *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+                )
+                try:
+                    _, err = await asyncio.wait_for(child.communicate(), INVERT_SECONDS)
+                except TimeoutError:
+                    child.kill()
+                    await child.wait()
+                    raise Problem(504, f"the inversion took over {INVERT_SECONDS} s") from None
+                if child.returncode:  # 2: what was asked cannot be done (zoo's usage errors)
+                    line = err.decode(errors="replace").strip().splitlines()[-1:] or ["failed"]
+                    status = 400 if child.returncode == 2 else 500
+                    raise Problem(status, f"zoo invert: {line[0].removeprefix('Error: ')[:300]}")
+                feed = read_latents(found, prior)
+        outputs = await server.infer(graph, feed)
+        return _images_response(request, outputs["image"], 1)
+
     async def shipped_grid(request: Request) -> Response:
         model = server.model(request.path_params["model"])
         path = model.grid
@@ -433,6 +487,7 @@ def create_app(server: Server) -> Starlette:
         Route("/v1/models/{model}/sample", routed(sample)),
         Route("/v1/models/{model}/interpolate", routed(interpolate)),
         Route("/v1/models/{model}/transform", routed(transform), methods=["POST"]),
+        Route("/v1/models/{model}/invert", routed(invert), methods=["POST"]),
         Route("/v1/models/{model}/grid.png", routed(shipped_grid)),
         Route("/metrics", routed(metrics)),
         Route("/", page),

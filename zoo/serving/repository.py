@@ -67,6 +67,7 @@ class ServedModel:
     card: dict[str, Any]
     prior: str  # the graph samples come from ("" when the family declares none)
     grid: Path | None = None  # the grid shipped beside the weights
+    source: str = ""  # what `zoo serve` was given: inversion runs `zoo invert` on it
     graphs: dict[str, ServedGraph] = field(default_factory=dict)
 
     @property
@@ -139,7 +140,8 @@ def load_model(source: str, device: str = "cpu", threads: int = 0) -> ServedMode
     info = read_onnx_info(next(iter(files.values())))
     name = NAME_RE.sub("-", info.name or Path(source).stem).strip("-") or "model"
     family = get_registry().families.get(info.family)
-    model = ServedModel(name, info, origin, _card(name, info), family.prior if family else "")
+    prior = family.prior if family else ""
+    model = ServedModel(name, info, origin, _card(name, info), prior, source=str(source))
     entry = get_registry().catalogue.get(name)
     if entry is not None and entry.weights is not None and entry.weights.file:
         model.grid = Path(entry.weights.file).with_name("samples.png")
