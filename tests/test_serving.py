@@ -179,10 +179,11 @@ def test_an_upload_is_inverted_in_a_child_process(served):
     upload = io.BytesIO()
     Image.fromarray(digit).save(upload, format="PNG")
     url = served.base + "/v1/models/dcgan-mnist/invert"
-    r = httpx.post(url + "?steps=60&restarts=1", content=upload.getvalue(), timeout=120)
+    r = httpx.post(url, content=upload.getvalue(), timeout=120)  # 100 steps, 2 starts
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     found = np.asarray(Image.open(io.BytesIO(r.content)).convert("L"), dtype=float)
-    assert np.abs(found - digit).mean() < 25  # of 255: the model's own digit, found again
+    # the model's own digit, found again: 14 of 255 on average, other samples 32-52 away
+    assert np.abs(found - digit).mean() < 25
     r = httpx.post(url + "?steps=0", content=upload.getvalue(), timeout=120)
     assert r.status_code == 400 and "needs a family that encodes" in r.json()["error"]
     r = httpx.post(served.base + "/v1/models/cyclegan-digits/invert", content=upload.getvalue())
