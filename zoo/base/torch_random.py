@@ -14,10 +14,21 @@ log/sin/cos differ in the last bits), not bit for bit.
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 
 MIN_NORMALS = 16  # below this torch takes another path (doubles, cached pairs): not mirrored
+
+
+class Draws(Protocol):
+    """A seeded source of torch's draws, as NumPy arrays: `TorchGenerator` here, or torch's
+    generator itself (`zoo.contract.model.TorchDraws`). Latent tools and multi-step samplers
+    take either, so both runtimes draw the same numbers."""
+
+    def randn(self, *shape: int) -> np.ndarray: ...
+
+    def randint(self, high: int, n: int) -> np.ndarray: ...
 
 
 class TorchGenerator:

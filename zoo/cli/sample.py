@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +124,8 @@ def sample_cmd(
     check_output(out)
     if n <= 0:
         raise UsageError(f"-n must be positive (got {n})")
+    if out.suffix.lower() in ANIMATIONS and not (interpolate or walk):
+        raise UsageError(f"{out.name}: an animation shows --interpolate K or --walk K")
     query = LatentQuery(n, seeds, None, truncation, interpolate, walk, latents)
     if query.path or truncation is not None or latents is not None:
         if options:
@@ -140,8 +141,6 @@ def sample_cmd(
         return
     if len(seeds) > 1:
         query.check()  # says what two seeds are for
-    if out.suffix.lower() in ANIMATIONS:
-        raise UsageError(f"{out.name}: an animation shows --interpolate K or --walk K")
     seed = seeds[0]
     check_size(out, n * (len(labels) or 1))
     onnx = _onnx_source(source, runtime) if not inputs else None
@@ -210,9 +209,7 @@ def sample_cmd(
         threads=threads,
         loaded=loaded,
     )
-    save_samples(
-        out, result.images, nrow or math.ceil(math.sqrt(len(result.images))), result.labels
-    )
+    save_samples(out, result.images, nrow, result.labels)  # nrow 0: a square grid
     chosen = "".join(f"; {k.replace('_', '-')} {v}" for k, v in options.items())
     click.echo(
         f"wrote {len(result.images)} images to {out} ({result.provider}; {loaded.origin}{chosen})"
@@ -273,13 +270,8 @@ def _sample_latents(
         source, query, runtime=runtime, device=device, threads=threads, loaded=loaded
     )
     check_size(out, len(result.images))
-    save_samples(out, result.images, nrow or result.nrow or _square(len(result.images)),
-                 result.labels)  # fmt: skip
+    save_samples(out, result.images, nrow or result.nrow, result.labels)
     click.echo(f"wrote {len(result.images)} images to {out} ({result.provider}; {loaded.origin})")
-
-
-def _square(n: int) -> int:
-    return math.ceil(math.sqrt(n))
 
 
 def _with_labels(query: Any, labels: tuple[str, ...], num_classes: int) -> Any:
@@ -291,11 +283,10 @@ def _with_labels(query: Any, labels: tuple[str, ...], num_classes: int) -> Any:
 
     if not labels:
         return query
-    parsed = parse_labels(labels, num_classes)
     if query.path:
-        return replace(query, labels=parsed)
-    per_label = [label for label in parsed for _ in range(query.n)]
-    return replace(query, labels=per_label, n=len(per_label))
+        return replace(query, labels=parse_labels(labels, num_classes))
+    per_label, n, _ = _per_label(labels, num_classes, query.n, 0)
+    return replace(query, labels=per_label, n=n)
 
 
 def _latents_without_torch(
@@ -313,9 +304,9 @@ def _latents_without_torch(
     from zoo.base.grids import check_size, save_arrays, to_uint8
     from zoo.base.torch_random import TorchGenerator
     from zoo.runtime.latents import feed_for
-    from zoo.runtime.onnx_sampling import PriorSampler, gpu_visible
+    from zoo.runtime.onnx_sampling import PriorSampler
 
-    if device not in ("auto", "cpu") or (device == "auto" and gpu_visible()):
+    if not _on_cpu(device):
         return False
     sampler = PriorSampler.open(path, threads) if path.is_file() else None
     if sampler is None:
@@ -327,10 +318,16 @@ def _latents_without_torch(
         return False
     check_size(out, len(feed["z"]))
     images = sampler.render(feed, one_by_one=query.path)
-    nrow = nrow or per_row or _square(len(images))
-    save_arrays(out, to_uint8(images), nrow, feed.get("labels"))
+    save_arrays(out, to_uint8(images), nrow or per_row, feed.get("labels"))
     click.echo(f"wrote {len(images)} images to {out} ({sampler.provider}; {origin})")
     return True
+
+
+def _on_cpu(device: str) -> bool:
+    """Whether ``--device`` means the CPU, where onnxruntime samples without torch."""
+    from zoo.runtime.onnx_sampling import gpu_visible
+
+    return device == "cpu" or (device == "auto" and not gpu_visible())
 
 
 def _per_label(
@@ -371,9 +368,8 @@ def _export_for_cpu(loaded: Any, device: str) -> tuple[Path, str] | None:
     from zoo import api
     from zoo.errors import ZooError
     from zoo.registry.discovery import get_registry
-    from zoo.runtime.onnx_sampling import gpu_visible
 
-    if device not in ("auto", "cpu") or (device == "auto" and gpu_visible()):
+    if not _on_cpu(device):
         return None
     family = get_registry().family(loaded.info.family, False)
     if not (family.prior or family.multistep):
@@ -402,9 +398,9 @@ def _sample_without_torch(
     options); False when the file or the request needs torch."""
     from zoo.base.grids import check_size, save_arrays, to_uint8
     from zoo.registry.discovery import get_registry
-    from zoo.runtime.onnx_sampling import PriorSampler, StepSampler, gpu_visible
+    from zoo.runtime.onnx_sampling import PriorSampler, StepSampler
 
-    if device not in ("auto", "cpu") or (device == "auto" and gpu_visible()) or not path.is_file():
+    if not _on_cpu(device) or not path.is_file():
         return False
     prior = PriorSampler.open(path, threads) if not options else None
     steps = StepSampler.open(path, threads) if prior is None else None

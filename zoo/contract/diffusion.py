@@ -20,7 +20,7 @@ Objectives and samplers (with the papers' notation):
   (1 - t) x_0 + t eps for t in [0, 1]; the network predicts v = eps - x_0, and sampling
   integrates dx/dt = v from t = 1 to 0 with ``euler`` or ``heun`` (second order) on K steps.
 
-The random numbers come from ``draws`` (`zoo.runtime.latents.Draws`): x_T first, then (a
+The random numbers come from ``draws`` (`zoo.base.torch_random.Draws`): x_T first, then (a
 conditional model without labels) the labels, then each ancestral step's noise, so torch's
 generator and `zoo.base.torch_random` give the same images.
 """
@@ -32,10 +32,11 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from zoo.base.torch_random import Draws
 from zoo.errors import UsageError
 
 OBJECTIVES = ("epsilon", "velocity")
@@ -43,12 +44,6 @@ SCHEDULES = {"epsilon": ("linear", "cosine"), "velocity": ("flow",)}
 SAMPLERS = {"epsilon": ("ddim", "ddpm"), "velocity": ("euler", "heun")}
 MAX_T, MAX_STEPS = 10_000, 1_000
 META_KEY = "diffusion"  # the graph metadata key that carries the description
-
-
-class Draws(Protocol):
-    def randn(self, *shape: int) -> np.ndarray: ...
-
-    def randint(self, high: int, n: int) -> np.ndarray: ...
 
 
 # (x, t, labels or None) -> prediction, all NumPy: the family's network in either runtime

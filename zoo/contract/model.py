@@ -57,7 +57,7 @@ class Noise:
 
 class TorchDraws:
     """torch's own draws from a seed (or a generator), in the NumPy shapes the samplers ask
-    for (`zoo.runtime.latents.Draws`), so the torch path draws exactly what `zoo sample
+    for (`zoo.base.torch_random.Draws`), so the torch path draws exactly what `zoo sample
     --seed S` draws and `zoo.base.torch_random` mirrors."""
 
     def __init__(self, seed: int | torch.Generator):

@@ -17,12 +17,12 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from zoo.base.files import atomic_path
-from zoo.base.torch_random import MIN_NORMALS, TorchGenerator
+from zoo.base.torch_random import MIN_NORMALS, Draws, TorchGenerator
 from zoo.errors import UsageError
 
 MIN_TRUNCATION = 0.05  # below this the redraws run long and the samples are one image
@@ -31,15 +31,6 @@ MAX_FRAMES = 1024  # images one interpolation or walk makes
 MAX_LATENTS = 100_000  # rows a latents file may hold
 MAX_LATENT = 1 << 16  # values per latent vector: far above any zoo model, far below a bomb
 Feed = dict[str, np.ndarray]
-
-
-class Draws(Protocol):
-    """A seeded source of torch's draws: `zoo.base.torch_random.TorchGenerator` in NumPy, or
-    torch's generator itself (`zoo.contract.model.TorchDraws`)."""
-
-    def randn(self, *shape: int) -> np.ndarray: ...
-
-    def randint(self, high: int, n: int) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
