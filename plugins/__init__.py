@@ -159,9 +159,15 @@ class DiffusionConfig(Config):
     label_dropout: float = setting(0.1, "conditional: labels dropped to the null class", "[0, 1)")
     lr: float = setting(2e-4, "Adam learning rate", "> 0")
     ema_decay: float = setting(0.999, EMA_HELP, "[0, 1)")
-    sampler: str = setting("ddim", "the default sampler (ddim, ddpm; euler, heun)", "", SAMPLERS)
-    sample_steps: int = setting(50, "the default number of sampling steps", "[1, 1000]")
-    guidance: float = setting(0.0, "conditional: the default guidance scale", "[0, 50]")
+    sampler: str = setting(
+        "ddim", "the default sampler (ddim, ddpm; euler, heun)", "", SAMPLERS, sampling=True
+    )
+    sample_steps: int = setting(
+        50, "the default number of sampling steps", "[1, 1000]", sampling=True
+    )
+    guidance: float = setting(
+        0.0, "conditional: the default guidance scale", "[0, 50]", sampling=True
+    )
 
     @classmethod
     def check(cls, values: dict[str, Any], explicit: Collection[str]) -> None:
@@ -304,7 +310,7 @@ diffusion_plugin = plugin(
         DiffusionConfig,
         {"batch_size": 64, "image_size": 28, "steps": 10000},
         (
-            SampleOption("steps", "Network calls of the sampler (diffusion)", "int", range=">= 1"),
+            SampleOption("steps", "Network calls of the sampler", "int", range=">= 1"),
             SampleOption(
                 "sampler", "ddim or ddpm (epsilon); euler or heun (velocity)", choices=SAMPLERS
             ),

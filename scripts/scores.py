@@ -1,7 +1,10 @@
 """Regenerate docs/scores.md: every catalogue model's pretrained weights, scored by
 `zoo eval`'s protocol, with the sanity anchors.
 
-    python scripts/scores.py [--out docs/scores.md] [-n 1000] [--seed 0]
+    python scripts/scores.py [--out docs/scores.md] [-n 1000] [--seed 0] [--models A,B]
+
+With --models, only those models are scored again; their rows are replaced (or added) and
+the others kept as the page has them.
 """
 
 from __future__ import annotations
@@ -38,6 +41,21 @@ def markdown(headers: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
+def table_rows(path: Path) -> dict[str, list[str]]:
+    """The models' rows of an existing scores page, by model name."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    head = "| model | file scored |"
+    if head not in text:
+        return {}
+    rows = {}
+    for line in text.split(head, 1)[1].splitlines()[2:]:
+        if not line.startswith("| "):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        rows[cells[0]] = cells
+    return rows
+
+
 def readme_table(rows: list[list[str]]) -> None:
     """The catalogue table at the top of README.md, from the same rows."""
     readme = Path("README.md")
@@ -46,6 +64,11 @@ def readme_table(rows: list[list[str]]) -> None:
     if begin not in text:
         return
     models = {e.name: e for e in api.list_models()}
+    old = {  # the README's own lines for models whose plugin is not installed here
+        line.split("`")[1]: line
+        for line in text.split(begin, 1)[1].split(end, 1)[0].splitlines()
+        if line.startswith("| `")
+    }
     table = markdown(
         ["model", "family", "FLD", "family-specific", "recorded train time", "weights"],
         [
@@ -58,8 +81,11 @@ def readme_table(rows: list[list[str]]) -> None:
                 f"[card]({Path(models[r[0]].weights.file).resolve().parent.relative_to(Path.cwd())}/README.md)",
             ]
             for r in rows
+            if r[0] in models
         ],
     )
+    table += [old[r[0]] for r in rows if r[0] not in models and r[0] in old]
+    table[2:] = sorted(table[2:])
     head, rest = text.split(begin, 1)
     write_text(readme, head + begin + "\n" + "\n".join(table) + "\n" + end + rest.split(end, 1)[1])
 
@@ -69,11 +95,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/scores.md"))
     parser.add_argument("-n", type=int, default=DEFAULT_N)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--models", help="Score only these (comma-separated); keep the rest.")
     args = parser.parse_args(argv)
+    only = set(args.models.split(",")) if args.models else None
+    kept_rows = table_rows(args.out)
 
     rows, skipped, hardware = [], [], set()
     for entry in api.list_models():
         if entry.weights is None:
+            continue
+        hardware.add(entry.weights.hardware)
+        if only is not None and entry.name not in only and entry.name in kept_rows:
+            rows.append(kept_rows[entry.name])
             continue
         print(f"evaluating {entry.name} ...", file=sys.stderr)
         try:
@@ -85,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
         info, _ = read_info(path)
         path = path.resolve()
         shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-        hardware.add(entry.weights.hardware)
         rows.append(
             [
                 entry.name,
@@ -96,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
                 family_metric(headline(report)),
             ]
         )
+    listed = {e.name for e in api.list_models()}
+    # rows of plugins not installed here (lsgan-mnist) stay as the page has them
+    rows += [row for name, row in kept_rows.items() if name not in listed]
+    rows.sort(key=lambda row: row[0])
     clf = load_classifier()
     reference = f"held-out split of {clf.meta['data']} ({len(clf.reference()[0])} images)"
     anchor_rows = [

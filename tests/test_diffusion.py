@@ -4,6 +4,7 @@ and sampling an export without torch."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -209,3 +210,33 @@ def test_sampling_options_are_checked(flow_run, zoo):
     assert r.code == 2 and "steps" in r.err
     r = zoo("train", "diffusion", "--set", "sampler=heun", "--steps", "1", "--out", "y")
     assert r.code == 2 and "does not go with objective 'epsilon'" in r.err
+
+
+def test_zoo_eval_scores_the_samples_of_the_options_given(zoo):
+    """The steps curve of a card is `zoo eval --steps K` at each K."""
+    reports = {}
+    for steps in ("1", "3"):
+        r = zoo("eval", "flow-mnist", "-n", "20", "--steps", steps, "--guidance", "2",
+                "--no-anchors", "--json")  # fmt: skip
+        assert r.code == 0, r.err
+        reports[steps] = json.loads(r.out)
+        assert f"sampled with steps {steps}, guidance 2.0" in reports[steps]["notes"]
+    assert reports["1"]["metrics"]["fld"] != reports["3"]["metrics"]["fld"]
+    r = zoo("eval", "flow-mnist", "-n", "20", "--direction", "a2b")
+    assert r.code == 2 and "diffusion does not take the sample option 'direction'" in r.err
+
+
+def test_publishing_takes_the_recipes_sampling_defaults_and_nothing_else():
+    """The number of steps is chosen from the curve measured after training: a published
+    model takes it from its recipe, but a setting training reads must be the run's own."""
+    from dataclasses import replace
+
+    from zoo.evaluation.publish import recipe_defaults
+
+    info = api.load("ddpm-mnist").info
+    recipe = recipe_defaults(info).config
+    stale = replace(info, config={**info.config, "sample_steps": 7})
+    assert recipe_defaults(stale).config == recipe and recipe["sample_steps"] != 7
+    other = replace(info, config={**info.config, "lr": 0.5})
+    with pytest.raises(SystemExit, match=r"other settings than the recipe of ddpm-mnist \(lr\)"):
+        recipe_defaults(other)

@@ -604,3 +604,35 @@ def test_a_lone_client_is_never_kept_waiting_for_a_batch():
         return time.perf_counter() - began
 
     assert run_apart(scenario) < 0.5  # 5 requests, not 5 waits of 0.5 s
+
+
+def test_a_diffusion_model_samples_over_http_as_zoo_sample_does(cache, tmp_path):
+    """The sampling loop runs in the server (in NumPy, each network call through the
+    batcher), with the family's options from the query."""
+    server = Served(cache, "flow-mnist")
+    try:
+        (listed,) = httpx.get(server.base + "/v1/models").json()["models"]
+        assert listed["multistep"] == "denoiser" and listed["conditional"]
+        assert listed["sampler"]["objective"] == "velocity" and listed["sampler"]["steps"] >= 1
+        query = "n=4&seed=2&label=3&steps=3&guidance=2&format=npy"
+        r = httpx.get(f"{server.base}/v1/models/flow-mnist/sample?{query}")
+        assert r.status_code == 200, r.text
+        served_images = np.load(io.BytesIO(r.content)).astype(int)
+        out = tmp_path / "cli.npz"
+        args = ["-n", "4", "--seed", "2", "--label", "3", "--steps", "3", "--guidance", "2"]
+        subprocess.run([sys.executable, "-m", "zoo", "sample", "flow-mnist", *args, "--out",
+                        str(out)], env=server.env, check=True, capture_output=True)  # fmt: skip
+        assert np.abs(served_images - np.load(out)["images"].astype(int)).max() <= 1
+        for bad, message in [
+            ("steps=0", "steps"),
+            ("sampler=ddim", "does not go with velocity"),
+            ("steps=x", "steps must be an integer"),
+            ("truncation=0.5", "draws no latent to truncate"),
+            ("guidance=99", "guidance 99.0: use a value from 0 to 50"),
+        ]:
+            r = httpx.get(f"{server.base}/v1/models/flow-mnist/sample?n=4&{bad}")
+            assert r.status_code == 400 and message in r.json()["error"], (bad, r.text)
+        r = httpx.get(f"{server.base}/v1/models/flow-mnist/sample?n=2&steps=2")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    finally:
+        server.stop()

@@ -23,10 +23,19 @@ from typing import Any
 from zoo.errors import UsageError
 
 
-def setting(default: Any, help: str, range: str = "", choices: Collection[str] = ()) -> Any:
+def setting(
+    default: Any,
+    help: str,
+    range: str = "",
+    choices: Collection[str] = (),
+    *,
+    sampling: bool = False,
+) -> Any:
     """A schema field: ``default`` (its type is the field's type), one line of ``help``, and
-    a valid ``range`` ('> 0', '>= 1', '[0, 1)'; for lists, of each element) or ``choices``."""
-    meta = {"help": help, "range": range, "choices": tuple(choices)}
+    a valid ``range`` ('> 0', '>= 1', '[0, 1)'; for lists, of each element) or ``choices``.
+    ``sampling``: a default of sampling only (a diffusion model's number of steps), which
+    training never reads, so a published model may take it from its recipe after training."""
+    meta = {"help": help, "range": range, "choices": tuple(choices), "sampling": sampling}
     if isinstance(default, list | dict):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -42,6 +51,7 @@ class Field:
     help: str
     range: str = ""
     choices: tuple[str, ...] = ()
+    sampling: bool = False
 
     def constraint(self) -> str:
         """The valid values in words: a range such as '>= 1', or 'fit | odd | pad'."""
@@ -67,6 +77,7 @@ class Config:
                     meta.get("help", ""),
                     meta.get("range", ""),
                     tuple(meta.get("choices", ())),
+                    meta.get("sampling", False),
                 )
             )
         return out

@@ -42,3 +42,34 @@ def table(rows: list[list[str]], headers: list[str]) -> None:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     for row in [headers, *rows]:
         click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+class FamilyOptionsCommand(click.Command):
+    """A command whose options include those the registered families declare, read from the
+    registry each time the command parses or shows its help (not once at import)."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        return [*params[:-2], *_family_options(), *params[-2:]]  # before --offline and --help
+
+
+def _family_options() -> list[click.Option]:
+    """`zoo sample --NAME` for every sample option the loaded families declare."""
+    from zoo.registry.discovery import get_registry
+
+    declared: dict[str, tuple] = {}
+    for fam in get_registry().families.values():
+        for option in fam.sample_options:
+            declared.setdefault(option.name, (option, []))[1].append(fam.name)
+    out = []
+    for name, (option, families) in declared.items():
+        kinds = {"str": click.STRING, "int": click.INT, "float": click.FLOAT}
+        kind = click.Choice(option.choices) if option.choices else kinds[option.type]
+        out.append(
+            click.Option(
+                [f"--{name.replace('_', '-')}", name],
+                type=kind,
+                help=f"{option.help} ({', '.join(families)}).",
+            )
+        )
+    return out

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from zoo.cli.common import offline_option, runtime_option
+from zoo.cli.common import FamilyOptionsCommand, offline_option, runtime_option
 
 
 def _format_extra(extra: dict[str, Any]) -> list[str]:
@@ -34,7 +34,7 @@ def _train_classifier(data: str | None, out: Path | None, seed: int) -> None:
     )
 
 
-@click.command("eval")
+@click.command("eval", cls=FamilyOptionsCommand)
 @click.argument("source", required=False)
 @offline_option
 @click.option(
@@ -69,7 +69,7 @@ def _train_classifier(data: str | None, out: Path | None, seed: int) -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Output of --train-classifier.")
 def eval_cmd(
     source, n, seed, runtime, device, as_json, truncation, anchors, classifier, train_classifier,
-    data, out,
+    data, out, **options,
 ) -> None:  # fmt: skip
     """Score SOURCE (run directory, .safetensors or .onnx file, catalogue name) by one
     protocol: N samples against the classifier's held-out reference set, in its features.
@@ -77,7 +77,8 @@ def eval_cmd(
     Metrics: FLD (Frechet distance in the LeNet classifier's features), KID, classifier
     Inception Score, precision/recall and density/coverage (k = 3); per-class accuracy for
     conditional models, held-out metrics for models that validate, label preservation and
-    cycle error for two-domain translation. Same seed, same numbers.
+    cycle error for two-domain translation. Same seed, same numbers. A family's sample
+    options (a diffusion model's --steps, --sampler, --guidance) score those samples.
     """
     from zoo.cli.common import echo_json, table
     from zoo.errors import UsageError
@@ -97,6 +98,7 @@ def eval_cmd(
         with_anchors=anchors,
         device=device,
         truncation=truncation,
+        options={k: v for k, v in options.items() if v is not None},
     )
     if as_json:
         echo_json(report.to_dict())

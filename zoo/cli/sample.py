@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from zoo.base.grids import MAX_NPZ
-from zoo.cli.common import offline_option, runtime_option
+from zoo.cli.common import FamilyOptionsCommand, offline_option, runtime_option
 
 
 def _held_out_inputs(data: str, spec, second_domain: bool, n: int):
@@ -22,15 +22,6 @@ def _held_out_inputs(data: str, spec, second_domain: bool, n: int):
         return None
     click.echo(f"no --input: translating {min(n, len(images))} held-out images of {data}", err=True)
     return to_float(images.images[:n])
-
-
-class FamilyOptionsCommand(click.Command):
-    """A command whose options include those the registered families declare, read from the
-    registry each time the command parses or shows its help (not once at import)."""
-
-    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
-        params = super().get_params(ctx)
-        return [*params[:-2], *_family_options(), *params[-2:]]  # before --offline and --help
 
 
 @click.command("sample", cls=FamilyOptionsCommand)
@@ -420,25 +411,3 @@ def _sample_without_torch(
     chosen = "".join(f"; {k.replace('_', '-')} {v}" for k, v in checked.items())
     click.echo(f"wrote {len(images)} images to {out} ({sampler.provider}; {origin}{chosen})")
     return True
-
-
-def _family_options() -> list[click.Option]:
-    """`zoo sample --NAME` for every sample option the loaded families declare."""
-    from zoo.registry.discovery import get_registry
-
-    declared: dict[str, tuple] = {}
-    for fam in get_registry().families.values():
-        for option in fam.sample_options:
-            declared.setdefault(option.name, (option, []))[1].append(fam.name)
-    out = []
-    for name, (option, families) in declared.items():
-        kinds = {"str": click.STRING, "int": click.INT, "float": click.FLOAT}
-        kind = click.Choice(option.choices) if option.choices else kinds[option.type]
-        out.append(
-            click.Option(
-                [f"--{name.replace('_', '-')}", name],
-                type=kind,
-                help=f"{option.help} ({', '.join(families)}).",
-            )
-        )
-    return out

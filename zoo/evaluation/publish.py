@@ -12,6 +12,7 @@ one home of "where do these weights come from and how good are they".
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -31,6 +32,7 @@ from zoo.contract.model import GenerativeModel, ModelInfo
 from zoo.data.images import save_samples
 from zoo.data.sources import load_dataset
 from zoo.evaluation.scores import DEFAULT_N, Report, evaluate
+from zoo.registry.recipes import recipe_settings, resolve
 from zoo.store.checkpoint import read_info, save_weights
 from zoo.training.trainer import read_metrics
 
@@ -159,8 +161,10 @@ def model_card(
     paper: str,
     source: str,
     note: str = "",
+    curve: str = "",
 ) -> str:
-    """Markdown with a YAML header (license, data, metrics), as model hubs read it."""
+    """Markdown with a YAML header (license, data, metrics), as model hubs read it;
+    ``curve``, a multi-step model's quality against its sampling steps (`steps_table`)."""
     m = p.metrics
     task = _task(model)
     header = [
@@ -217,6 +221,7 @@ def model_card(
         "",
         f"Stored as {p.dtype} ({p.size:,} bytes); the float32 weights scored FLD {p.fp32_fld:.2f}.",
         "",
+        *(["## Sampling steps", "", curve, ""] if curve else []),
         "## Recipe",
         "",
         f"`zoo train {p.name}` with the catalogue's recipe ({source}), seed "
@@ -245,6 +250,21 @@ def model_card(
         "",
     ]
     return "\n".join(card)
+
+
+def steps_table(rows: list[dict[str, float]]) -> str:
+    """A multi-step model's quality against its number of sampling steps, as Markdown: the
+    rows `scripts/steps_curve.py` measures (steps, fld, precision, recall, seconds_64 and,
+    for conditional models, class_accuracy)."""
+    accuracy = all("class_accuracy" in r for r in rows)
+    head = ["steps", "FLD", "precision", "recall", *(["class accuracy"] * accuracy)]
+    head.append("s per 64 images")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [f"{int(r['steps'])}", f"{r['fld']:.2f}", f"{r['precision']:.3f}"]
+        cells += [f"{r['recall']:.3f}", *([f"{r['class_accuracy']:.3f}"] if accuracy else [])]
+        lines.append("| " + " | ".join([*cells, f"{r['seconds_64']:.2f}"]) + " |")
+    return "\n".join(lines)
 
 
 def _toml_value(value: Any) -> str:
@@ -284,11 +304,30 @@ def _record(catalogue: Path, name: str, weights: dict[str, Any]) -> None:
         tmp.write_text(new, encoding="utf-8")
 
 
-def publish(name: str, run: Path, catalogue: Path, weights_root: Path, note: str = "") -> Published:
+def recipe_defaults(info: ModelInfo) -> ModelInfo:
+    """``info`` with the sampling defaults of its catalogue recipe as the recipe stands (a
+    diffusion model's number of steps, chosen from the curve measured after training). Every
+    other setting must be the run's own: what is published is what `zoo train` reproduces."""
+    _, config = recipe_settings(resolve(info.name))
+    schema = api.get_registry().family(info.family, load=False).config
+    sampling = {f.name for f in schema.fields() if f.sampling}
+    trained = sorted(k for k in config if k not in sampling and config[k] != info.config.get(k))
+    if trained:
+        raise SystemExit(
+            f"the run trained other settings than the recipe of {info.name} ({', '.join(trained)}):"
+            " publish what `zoo train` reproduces"
+        )
+    return dataclasses.replace(info, config={**info.config, **{k: config[k] for k in sampling}})
+
+
+def publish(
+    name: str, run: Path, catalogue: Path, weights_root: Path, note: str = "", curve: str = ""
+) -> Published:
     loaded = api.load(run, "cpu")
+    if loaded.info.name != name:
+        raise SystemExit(f"{run} trained {loaded.info.name!r}, not {name!r}")
+    loaded = dataclasses.replace(loaded, info=recipe_defaults(loaded.info))
     info = loaded.info
-    if info.name != name:
-        raise SystemExit(f"{run} trained {info.name!r}, not {name!r}")
     folder = weights_root / name
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "model.safetensors"
@@ -330,7 +369,7 @@ def publish(name: str, run: Path, catalogue: Path, weights_root: Path, note: str
     reg = api.get_registry()
     summary = reg.catalogue[name].summary if name in reg.catalogue else info.family
     paper = reg.family(info.family, load=False).paper
-    card = model_card(published, model, info, summary, paper, catalogue.name, note)
+    card = model_card(published, model, info, summary, paper, catalogue.name, note, curve)
     write_text(folder / "README.md", card)
     record(
         catalogue,

@@ -158,6 +158,7 @@ def _class_accuracy(
     runtime: str,
     device: str,
     truncation: float | None,
+    options: dict[str, Any],
 ) -> tuple[torch.Tensor, dict[str, Any], list[str]]:
     """Equal numbers of samples per class, and the classifier's accuracy on each class."""
     classes = loaded.info.classes
@@ -167,7 +168,7 @@ def _class_accuracy(
     labels = torch.arange(len(classes)).repeat_interleave(per)
     out = api.sample(
         loaded.path, len(labels), seed=seed, labels=labels.tolist(), runtime=runtime,
-        device=device, loaded=loaded, truncation=truncation,
+        device=device, loaded=loaded, truncation=truncation, options=options,
     )  # fmt: skip
     if classes != clf.classes:
         return out.images, {}, ["class accuracy skipped: the classifier's classes differ"]
@@ -221,9 +222,11 @@ def evaluate(
     with_anchors: bool = True,
     device: str = "cpu",
     truncation: float | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Report:
     """Score a model (run dir, weights file, ONNX file or catalogue name) by the protocol;
-    ``truncation`` samples with the truncation trick (families with a prior graph)."""
+    ``truncation`` samples with the truncation trick (families with a prior graph),
+    ``options`` with the family's sample options (a diffusion model's ``steps``)."""
     if n < MIN_N:
         raise UsageError(f"-n must be at least {MIN_N} (got {n})")
     loaded = api.load(source, "cpu")
@@ -235,15 +238,22 @@ def evaluate(
     if truncation is not None:
         api.prior(loaded)  # a family without a prior graph says so here
         notes.append(f"sampled with truncation {truncation:g}")
+    options = dict(options or {})
+    if options:
+        notes.append("sampled with " + ", ".join(f"{k} {v}" for k, v in options.items()))
     if model.domains == 2:
+        if options:
+            raise UsageError("zoo eval translates both ways itself: drop the sample options")
         images, extra, notes = _translation(loaded, clf, n, seed, runtime, device)
     elif model.conditional:
-        images, extra, more = _class_accuracy(loaded, clf, n, seed, runtime, device, truncation)
+        images, extra, more = _class_accuracy(
+            loaded, clf, n, seed, runtime, device, truncation, options
+        )
         notes += more
     else:
         images = api.sample(
             loaded.path, n, seed=seed, runtime=runtime, device=device, loaded=loaded,
-            truncation=truncation,
+            truncation=truncation, options=options,
         ).images  # fmt: skip
     if _has_validate(model):
         if loaded.path.suffix == ".onnx":

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,8 @@ from starlette.routing import Route
 
 from zoo import __version__
 from zoo.base.grids import encode_png, fit_square, grid, to_uint8
+from zoo.base.torch_random import MIN_NORMALS, TorchGenerator
+from zoo.contract.diffusion import sample as run_sampler
 from zoo.errors import UsageError
 from zoo.runtime.latents import (
     MIN_TRUNCATION,
@@ -247,6 +249,23 @@ def _latent(model: ServedModel, graph: ServedGraph) -> Prior:
     return Prior(graph.graph, z.shape[1], model.info.spec.num_classes if model.conditional else 0)
 
 
+STEP_OPTIONS = {"steps": (int, "an integer"), "sampler": (str, "a name"),
+                "eta": (float, "a number"), "guidance": (float, "a number")}  # fmt: skip
+
+
+def _step_options(request: Request) -> dict[str, Any]:
+    """A multi-step sampler's options from the query (the ranges are the sampler's to check)."""
+    options: dict[str, Any] = {}
+    for key, (kind, words) in STEP_OPTIONS.items():
+        text = request.query_params.get(key)
+        if text:
+            try:
+                options[key] = kind(text)
+            except ValueError:
+                raise Problem(400, f"{key} must be {words} (got {text[:20]!r})") from None
+    return options
+
+
 def _truncation(request: Request) -> float | None:
     text = request.query_params.get("truncation")
     if not text:
@@ -331,19 +350,25 @@ def create_app(server: Server) -> Starlette:
             graphs = {g.graph: protocol.metadata(g) for g in m.graphs.values()}
             listed.append(
                 {"name": m.name, "origin": m.origin, "prior": m.prior,
-                 "conditional": m.conditional, "card": m.card, "graphs": graphs}
+                 "multistep": m.multistep, "conditional": m.conditional, "card": m.card,
+                 "graphs": graphs,
+                 **({"sampler": asdict(m.description)} if m.description else {})}
             )  # fmt: skip
         return JSONResponse({"models": listed})
 
     async def sample(request: Request) -> Response:
         model = server.model(request.path_params["model"])
-        graph = _prior(model)
+        if not model.multistep:
+            graph = _prior(model)
         n = _int(request, "n", 64, 1, limits.max_images)
         seed = _int(request, "seed", 0, 0, 2**63 - 1)
         labels, nrow = _labels(request, model, n)
         total = len(labels) if labels else n
         if total > limits.max_images:
             raise Problem(400, f"{total:,} images is over the {limits.max_images:,} allowed")
+        if model.multistep:
+            images = await sample_steps(request, model, total, seed, labels)
+            return _images_response(request, images, nrow)
         try:
             feed = seeded(_latent(model, graph), seed, total, labels, _truncation(request))
         except UsageError as exc:
@@ -355,6 +380,41 @@ def create_app(server: Server) -> Starlette:
             )
         outputs = await server.infer(graph, feed)
         return _images_response(request, outputs["image"], nrow)
+
+    async def sample_steps(
+        request: Request, model: ServedModel, n: int, seed: int, labels: list[int] | None
+    ) -> np.ndarray:
+        """A multi-step model's samples: zoo's sampling loop (zoo.contract.diffusion) in a
+        worker thread, each of its network calls through the graph's batcher like any
+        request's, the whole within the request timeout."""
+        assert model.description is not None
+        graph, spec = model.graphs[model.multistep], model.info.spec
+        options = _step_options(request)
+        if request.query_params.get("truncation"):
+            raise Problem(400, f"{model.name} draws no latent to truncate: drop truncation")
+        shape = (spec.channels, spec.size, spec.size)
+        if n * shape[0] * shape[1] * shape[2] < MIN_NORMALS:
+            raise Problem(400, f"{model.name}: ask for more images")
+        loop, late = asyncio.get_running_loop(), asyncio.Event()
+
+        def network(x: np.ndarray, t: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
+            if late.is_set():  # the request timed out: stop calling the network
+                raise Problem(504, f"{model.name} did not answer within {limits.timeout:g} s")
+            feed = {"x": x, "t": t, **({"labels": classes} if classes is not None else {})}
+            done = asyncio.run_coroutine_threadsafe(server.infer(graph, feed), loop)
+            return np.asarray(done.result()["prediction"])
+
+        given = None if labels is None else np.asarray(labels, np.int64)
+        draw = partial(run_sampler, model.description, network, TorchGenerator(seed), n, shape,
+                       labels=given, **options)  # fmt: skip
+        try:
+            images, _ = await asyncio.wait_for(asyncio.to_thread(draw), limits.timeout)
+        except UsageError as exc:
+            raise Problem(400, str(exc).replace("--", "")) from None
+        except TimeoutError:
+            late.set()
+            raise Problem(504, f"{model.name} did not answer within {limits.timeout:g} s") from None
+        return images
 
     async def interpolate(request: Request) -> Response:
         model = server.model(request.path_params["model"])

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo.contract.diffusion import Diffusion, describe
 from zoo.contract.metadata import ModelInfo
 from zoo.errors import UsageError, ZooError
 
@@ -66,13 +67,15 @@ class ServedModel:
     origin: str
     card: dict[str, Any]
     prior: str  # the graph samples come from ("" when the family declares none)
+    multistep: str = ""  # or the graph a multi-step sampler calls (a diffusion model's)
+    description: Diffusion | None = None  # that sampler, read from the graph's metadata
     grid: Path | None = None  # the grid shipped beside the weights
     source: str = ""  # what `zoo serve` was given: inversion runs `zoo invert` on it
     graphs: dict[str, ServedGraph] = field(default_factory=dict)
 
     @property
     def conditional(self) -> bool:
-        prior = self.graphs.get(self.prior)
+        prior = self.graphs.get(self.prior or self.multistep)
         return prior is not None and any(i.name == "labels" for i in prior.inputs)
 
 
@@ -134,14 +137,17 @@ NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 def load_model(source: str, device: str = "cpu", threads: int = 0) -> ServedModel:
     """Open ``source``'s graphs in onnxruntime (CUDA with ``device`` cuda[:N])."""
     from zoo.registry.discovery import get_registry
-    from zoo.store.exports import open_session, read_onnx_info
+    from zoo.store.exports import onnx_metadata, open_session, read_onnx_info
 
     files, origin = export_files(source)
     info = read_onnx_info(next(iter(files.values())))
     name = NAME_RE.sub("-", info.name or Path(source).stem).strip("-") or "model"
     family = get_registry().families.get(info.family)
     prior = family.prior if family else ""
-    model = ServedModel(name, info, origin, _card(name, info), prior, source=str(source))
+    multistep = family.multistep if family and family.multistep in files else ""
+    model = ServedModel(name, info, origin, _card(name, info), prior, multistep, source=str(source))
+    if multistep:
+        model.description = describe(onnx_metadata(files[multistep]))
     entry = get_registry().catalogue.get(name)
     if entry is not None and entry.weights is not None and entry.weights.file:
         model.grid = Path(entry.weights.file).with_name("samples.png")
