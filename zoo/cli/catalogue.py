@@ -67,7 +67,9 @@ def info_cmd(name: str, as_json: bool) -> None:
                 "default": f.default,
                 "type": f.type,
                 "valid": f.constraint(),
-                "help": f.help,
+                "help": f.help
+                + (" (a sampling default: training never reads it)" if f.sampling else ""),
+                "sampling": f.sampling,
             }
             for f in schema.fields()
         ]
