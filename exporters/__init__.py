@@ -29,6 +29,14 @@ onnx_fp16 = plugin(
         "zoo.exporters.onnx_exporter:export_fp16",
     )
 )
+onnx_int8 = plugin(
+    ExporterSpec(
+        "onnx-int8",
+        "ONNX with the sampling graph quantised to int8 (QDQ), for CPUs; `zoo export --int8`",
+        ".onnx",
+        "zoo.exporters.onnx_exporter:export_int8",
+    )
+)
 triton = plugin(
     ExporterSpec(
         "triton",

@@ -6,6 +6,11 @@ whose metadata_props tell a service without zoo what to feed it and what comes o
 ``onnx-fp16`` (`zoo export --fp16`) stores weights and computes in float16, for GPUs' tensor
 cores and half the file size, with float32 inputs and outputs, so it replaces the float32
 file unchanged. It is validated against the float32 PyTorch model within FP16_ATOL.
+
+``onnx-int8`` (`zoo export --int8`) quantises the sampling graph statically (QDQ) for CPUs'
+integer units (VNNI, AMX), calibrated on the model's own latent draws; inputs and outputs stay
+float32. Its pixels are not within a tolerance of the float model's, so `zoo export --int8`
+keeps it only if its samples score within a stated FLD tolerance (zoo/evaluation/quantized.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -32,11 +38,12 @@ from zoo.contract.metadata import (
     graph_layout,
 )
 from zoo.contract.model import GenerativeModel, Graph, ModelInfo
-from zoo.errors import ZooError
+from zoo.errors import UsageError, ZooError
 from zoo.runtime.devices import onnx_session
 
 OPSET = 18
 CHECK_BATCHES = (1, 7)
+CALIBRATION = (8, 64)  # int8: batches, and images per batch, of the prior's draws
 # float16 keeps 11 significant bits: outputs in [-1, 1] within 1/64 of the float32 model's,
 # two grey levels of an 8-bit image
 FP16_ATOL = 1.6e-2
@@ -171,15 +178,26 @@ def _validate(name: str, g: Graph, path: Path, atol: float) -> None:
                     )
 
 
-def export(model: GenerativeModel, out: Path, info: ModelInfo, half: bool = False) -> list[Path]:
+def export(
+    model: GenerativeModel, out: Path, info: ModelInfo, precision: str = "float32"
+) -> list[Path]:
     graphs = model.graphs()
+    half = precision == "float16"
+    # int8: the graphs that draw from a latent z (calibrated on the prior's own draws); a
+    # translator's or encoder's image inputs have no such distribution to calibrate on
+    quantized = {n for n, g in graphs.items() if "z" in g.example} if precision == "int8" else set()
+    if precision == "int8" and not quantized:
+        raise UsageError(
+            f"{info.family} has no graph that samples from a latent z, which int8 export "
+            "calibrates on: export it in float32 (--format onnx)"
+        )
     files = {
         name: out if len(graphs) == 1 else out.with_name(f"{out.stem}.{name}.onnx")
         for name in graphs
     }
     spec = info.spec
     common = {
-        EXPORT_KEY: export_digest(model, info, half),
+        EXPORT_KEY: export_digest(model, info, precision),
         FORMAT_KEY: str(FORMAT_VERSION),
         INFO_KEY: info.to_json(),
         GRAPHS_KEY: graph_layout(graphs, {k: p.name for k, p in files.items()}),
@@ -202,16 +220,20 @@ def export(model: GenerativeModel, out: Path, info: ModelInfo, half: bool = Fals
                 }
             ),
             "outputs": json.dumps(g.outputs),
-            "precision": "float16" if half else "float32",
+            "precision": "int8" if name in quantized else "float16" if half else "float32",
         }
         _export_graph(name, g, files[name], meta, half)
+        if name in quantized:
+            _quantize(name, g, files[name], info.spec.num_classes)
     return list(files.values())
 
 
-def export_digest(model: GenerativeModel, info: ModelInfo, half: bool) -> str:
+def export_digest(model: GenerativeModel, info: ModelInfo, precision: str) -> str:
     """What every graph file of one export shares: a digest of the weights, the metadata and
     the precision, so graph files of two exports are never run together."""
-    digest = hashlib.sha256(f"{FORMAT_VERSION}\n{info.to_json()}\n{half}\n".encode())
+    # float32 and float16 hash as they did before int8 existed, so their files stay the same
+    tag = {"float32": "False", "float16": "True"}.get(precision, precision)
+    digest = hashlib.sha256(f"{FORMAT_VERSION}\n{info.to_json()}\n{tag}\n".encode())
     for key, tensor in sorted(model.inference_state().items()):
         t = tensor.detach().cpu().contiguous().reshape(-1)
         digest.update(f"{key} {t.dtype} {tuple(t.shape)}\n".encode())
@@ -221,4 +243,79 @@ def export_digest(model: GenerativeModel, info: ModelInfo, half: bool) -> str:
 
 def export_fp16(model: GenerativeModel, out: Path, info: ModelInfo) -> list[Path]:
     """`export` with float16 weights and arithmetic behind float32 inputs and outputs."""
-    return export(model, out, info, half=True)
+    return export(model, out, info, "float16")
+
+
+def export_int8(model: GenerativeModel, out: Path, info: ModelInfo) -> list[Path]:
+    """`export` with the sampling graph statically quantised to int8 (`_quantize`)."""
+    return export(model, out, info, "int8")
+
+
+def calibration_inputs(g: Graph, num_classes: int) -> list[dict[str, np.ndarray]]:
+    """CALIBRATION batches of the graph's inputs as sampling feeds them: z from the normal
+    prior, labels uniform over the classes (a fixed seed: the same export each time)."""
+    gen = torch.Generator().manual_seed(0)
+    feeds = []
+    for _ in range(CALIBRATION[0]):
+        feed = {}
+        for key, ex in g.example.items():
+            shape = (CALIBRATION[1], *ex.shape[1:])
+            if ex.is_floating_point():
+                feed[key] = torch.randn(shape, generator=gen).numpy()
+            else:
+                feed[key] = torch.randint(max(num_classes, 1), shape, generator=gen).numpy()
+        feeds.append(feed)
+    return feeds
+
+
+def _quantize(name: str, g: Graph, path: Path, num_classes: int) -> None:
+    """Replace the float32 graph at ``path`` by onnxruntime's static QDQ quantisation of it:
+    per-channel int8 weights and uint8 activations with ranges calibrated on the prior's
+    draws (min-max). Transposed convolutions stay float32: onnxruntime has no integer kernel
+    for them, and dequantising their weights at every call only costs time. The graph keeps
+    its metadata and records its mean absolute difference from the float32 graph."""
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    feeds = calibration_inputs(g, num_classes)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.left = iter(feeds)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.left, None)
+
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process, on stderr
+        # and its calibration sessions' notes on unused initializers (zoo opens its own
+        # sessions with their own severity, so this default is for these alone)
+        ort.set_default_logger_severity(3)
+        quantize_static(
+            str(path), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            op_types_to_quantize=["Conv", "Gemm", "MatMul"],
+        )  # fmt: skip
+        proto = onnx.load(str(tmp))
+        if not any(node.op_type == "QuantizeLinear" for node in proto.graph.node):
+            raise UsageError(
+                f"the {name!r} graph has no layer onnxruntime runs in int8 (convolutions, "
+                "matrix products; transposed convolutions stay float): export it in float32"
+            )
+        session = onnx_session(tmp, "cpu")
+        with torch.inference_mode():
+            expected = g.module(*(torch.from_numpy(v) for v in feeds[0].values()))
+        (got,) = session.run(g.outputs[:1], feeds[0])
+        if not np.isfinite(got).all():
+            raise ZooError(f"the int8 {name!r} graph gives non-finite outputs; not kept")
+        error = float(np.abs(got - expected.numpy()).mean())
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "int8_mean_abs_diff", f"{error:.5f}"
+        onnx.save_model(proto, str(tmp))

@@ -95,3 +95,45 @@ def test_the_plain_loop_ships_with_zoo():
     result = json.loads(out.strip().splitlines()[-1])
     assert result["reference"] == "zoo.training.plain_dcgan" and result["train_img_per_s"] > 0
     assert result["batch"] == 8 and result["steps"] == 12
+
+
+def test_the_machines_limits_come_with_the_rows():
+    from zoo.evaluation import limits
+
+    text = "processor : 0\nflags : fpu avx2 avx512f avx512_vnni avx512_bf16 amx_int8\n"
+    assert limits.cpu_features(text) == ["AVX2", "AVX-512", "AVX-512 VNNI", "AVX-512 BF16",
+                                         "AMX-INT8"]  # fmt: skip
+    assert limits.native_bf16(["AVX2", "AVX-512 BF16"]) and not limits.native_bf16(["AVX2"])
+    roofs = limits.measure(torch.device("cpu"), seconds=0.1)
+    assert roofs["gflops"]["fp32"] > 1 and roofs["gflops"]["int8"] > 1
+    assert ("bf16" in roofs["gflops"]) == limits.native_bf16(roofs["features"])
+    result = {
+        "machine": {"date": "d", "cpu": "c", "cores": 2, "threads": 2, "device": "cpu",
+                    "torch": "t", "onnxruntime": "o"},
+        "limits": {**roofs, "gflops": {"fp32": 100.0, "bf16": 400.0}},
+        "startup_s": {},
+        "models": [{"name": "m", "graph": "generator", "train_images_per_s": 10.0,
+                    "train_precision": "bf16", "train_tflop_per_s": 0.1, "train_mfu": None,
+                    "train_peak_mb": 1.0, "export_s": 1.0, "sample_mflop_per_image": 10.0,
+                    "sampling": {"onnx": {"images_per_s": 5000.0, "latency_ms": 1.0}}}],
+    }  # fmt: skip
+    table = format_table(result)
+    assert "Limits at" in table and "fp32 100, bf16 400" in table
+    # training: 100 GFLOP/s of a 400 GFLOP/s bf16 roof; sampling: 50 of a 100 fp32 roof
+    assert "| m (generator) | 10 | bf16 | 0.100 | 25.0% |" in table
+    assert "| 5,000 | 50.0% | 1.00 |" in table
+
+
+def test_a_multi_step_model_is_timed_per_call_and_per_image(zoo):
+    r = zoo("bench", "ddpm-mnist", "--steps", "1", "--seconds", "0.1", "--json")
+    assert r.code == 0, r.err
+    result = json.loads(r.out)
+    (model,) = result["models"]
+    assert model["graph"] == "denoiser"
+    whole = model["sampler_ms_per_image"]
+    assert set(whole) == {"eager", "onnx"}
+    # the default sampler calls the network 50 times per image: at least about 50 times an
+    # image's share of one batch-256 call (batch 16 uses the cores no better)
+    share_ms = 1e3 / model["sampling"]["onnx"]["images_per_s"]
+    assert whole["onnx"] > 0.5 * 50 * share_ms
+    assert "onnx ms/img, all steps" in format_table(result)

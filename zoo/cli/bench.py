@@ -56,14 +56,29 @@ from zoo.cli.common import echo_json
     show_default=True,
     help="With --reference: how many times each side runs.",
 )
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="The training precision timed, as for zoo train (bf16: autocast, on CPU or GPU).",
+)
+@click.option(
+    "--int8",
+    is_flag=True,
+    help="Also time onnxruntime on the int8 graph `zoo export --int8` writes (its quality "
+    "is zoo export's to check).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def bench_cmd(
-    models, device, steps, seconds, use_compile, assignments, reference, rounds, as_json
-) -> None:
+    models, device, steps, seconds, use_compile, assignments, reference, rounds, precision,
+    int8, as_json,
+) -> None:  # fmt: skip
     """Measure training and sampling speed of MODELS (default: every catalogue model with
-    weights): train images/s, achieved TFLOP/s (and MFU on a GPU) and peak memory, sampling
-    images/s at batch 256 and latency at batch 1 in PyTorch and onnxruntime, ONNX export
-    time, and CLI start-up."""
+    weights): first the machine's limits (matrix-product GFLOP/s per precision, CPU
+    features), then train images/s, achieved TFLOP/s as a share of the peak of its precision
+    (and MFU on a GPU) and peak memory, sampling images/s at batch 256 and latency at batch 1
+    in PyTorch and onnxruntime, ONNX export time, and CLI start-up."""
     from zoo import api
     from zoo.base.settings import parse_assignments
     from zoo.evaluation import bench
@@ -78,7 +93,7 @@ def bench_cmd(
             )
         dev = resolve_device(device)
         result = {"machine": bench.machine(dev)}
-        result.update(bench.reference_ratio(reference, dev, rounds, steps))
+        result.update(bench.reference_ratio(reference, dev, rounds, steps, precision))
         if as_json:
             echo_json(result)
         else:
@@ -86,7 +101,7 @@ def bench_cmd(
         return
     names = list(models) or [e.name for e in api.list_models() if e.weights]
     overrides = parse_assignments(assignments)
-    result = bench.run(names, device, steps, seconds, use_compile, overrides)
+    result = bench.run(names, device, steps, seconds, use_compile, overrides, precision, int8)
     if as_json:
         echo_json(result)
         return

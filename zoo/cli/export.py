@@ -30,16 +30,35 @@ from zoo.cli.common import offline_option
     help="ONNX in float16 (same as --format onnx-fp16): half the size, for GPUs; checked "
     "against the float32 model within 1.6e-2.",
 )
+@click.option(
+    "--int8",
+    is_flag=True,
+    help="ONNX with the sampling graph in int8 (same as --format onnx-int8), for CPUs with "
+    "VNNI or AMX; kept only if its samples score within 10% of the float32 graph's FLD.",
+)
 @offline_option
-def export_cmd(source: str, fmt: str, out: Path, fp16: bool) -> None:
+def export_cmd(source: str, fmt: str, out: Path, fp16: bool, int8: bool) -> None:
     """Export SOURCE (a catalogue name's pretrained weights, a run directory or a weights
     file) for deployment.
     ONNX exports are checked in onnxruntime against PyTorch before they are kept."""
     from zoo import api
 
-    if fp16:
-        if fmt not in ("onnx", "onnx-fp16"):
-            raise click.UsageError(f"--fp16 applies to ONNX, not --format {fmt}")
-        fmt = "onnx-fp16"
+    for flag, variant in (("--fp16", fp16), ("--int8", int8)):
+        if variant and fmt not in ("onnx", f"onnx-{flag[2:]}"):
+            raise click.UsageError(f"{flag} applies to ONNX, not --format {fmt}")
+    if fp16 and int8:
+        raise click.UsageError("--fp16 and --int8 are two different exports: pick one")
+    fmt = "onnx-fp16" if fp16 else "onnx-int8" if int8 else fmt
+    if fmt == "onnx-int8":
+        from zoo.evaluation.quantized import export_int8
+
+        result = export_int8(source, out)
+        for path in result.files:
+            click.echo(f"wrote {path}")
+        click.echo(
+            f"int8 FLD {result.int8_fld:.2f}, float32 {result.float_fld:.2f} (kept: at most "
+            f"{result.limit:.2f})"
+        )
+        return
     for path in api.export(source, fmt, out):
         click.echo(f"wrote {path}")

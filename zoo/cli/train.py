@@ -36,7 +36,8 @@ import click
     default="auto",
     show_default=True,
     type=click.Choice(["auto", "fp32", "bf16"]),
-    help="auto: bf16 on CUDA.",
+    help="auto: bf16 on CUDA, fp32 on a CPU; bf16: autocast on either (fast on CPUs with "
+    "AMX or AVX-512 BF16: zoo bench --precision bf16).",
 )
 @click.option(
     "--compile",

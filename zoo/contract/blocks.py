@@ -89,7 +89,8 @@ def gradient_penalty(
     kept so the penalty trains the critic. ``critic`` is any function of images, such as a
     closure over a growing network's stage."""
     a = torch.rand(len(real), 1, 1, 1, device=real.device) if mix is None else mix
-    x_hat = torch.lerp(real.detach(), fake.detach(), a).requires_grad_(True)
+    # under bf16 autocast the generator's images are bf16: mix in the real images' dtype
+    x_hat = torch.lerp(real.detach(), fake.detach().to(real.dtype), a).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 

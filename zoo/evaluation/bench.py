@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -34,6 +33,9 @@ from zoo import api
 from zoo.base.settings import TrainSettings
 from zoo.contract.model import Graph, ModelInfo
 from zoo.data.sources import load_dataset
+from zoo.errors import UsageError
+from zoo.evaluation import limits
+from zoo.evaluation.limits import median_time
 from zoo.registry.discovery import get_registry
 from zoo.registry.recipes import recipe_settings, resolve
 from zoo.runtime.devices import OnnxRunner, TorchRunner, resolve_device
@@ -41,7 +43,8 @@ from zoo.store.exports import graph_files
 from zoo.training.trainer import Trainer
 
 BATCH = 256
-RUNTIMES = ("eager", "compile", "onnx")
+# int8: onnxruntime on the graph `zoo export --int8` writes
+RUNTIMES = ("eager", "compile", "onnx", "int8")
 
 
 @dataclass
@@ -57,12 +60,16 @@ class ModelBench:
     name: str
     graph: str  # the sampling graph timed
     train_images_per_s: float
+    train_precision: str  # fp32 or bf16 (autocast)
     train_peak_mb: float  # RSS on the CPU (VmHWM), max allocated on CUDA
     train_tflop_per_s: float  # achieved: the step's matmul and convolution FLOPs per second
     train_mfu: float | None  # that over the GPU's dense bf16 peak; None on a CPU
     export_s: float | None  # None: sampling and export not measured (no weights, or --set)
     sample_mflop_per_image: float | None  # the sampling graph's matmul and convolution work
     sampling: dict[str, Sampling | str] = field(default_factory=dict)  # str: why not
+    # multi-step families: milliseconds per image of the whole sampler at its default steps
+    # (``sampling`` then times one network call)
+    sampler_ms_per_image: dict[str, float] = field(default_factory=dict)
 
 
 def machine(device: torch.device) -> dict[str, Any]:
@@ -90,22 +97,6 @@ def machine(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
-
-
-def _median_time(fn: Callable[[], Any], seconds: float, sync: Callable[[], None]) -> float:
-    """Median seconds per call of ``fn`` over about ``seconds`` (at least 3 calls), after
-    two warm-up calls."""
-    for _ in range(2):
-        fn()
-    sync()
-    times: list[float] = []
-    begin = time.perf_counter()
-    while len(times) < 3 or time.perf_counter() - begin < seconds:
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _reset_peak_rss() -> None:
@@ -139,12 +130,17 @@ def bf16_peak(gpu: str) -> float | None:
 @dataclass
 class TrainBench:
     images_per_s: float
+    precision: str
     peak_mb: float  # RSS on the CPU (VmHWM), max allocated on CUDA
     gflop_per_image: float  # of one train step (forward and backward of every network)
 
 
 def make_trainer(
-    name: str, device: torch.device, run_dir: Path, overrides: dict[str, Any] | None = None
+    name: str,
+    device: torch.device,
+    run_dir: Path,
+    overrides: dict[str, Any] | None = None,
+    precision: str = "auto",
 ) -> Trainer:
     """A trainer of the catalogue entry or family ``name`` (its recipe and ``overrides``, the
     `--set` values) as `zoo train` builds it, writing nothing until asked."""
@@ -154,7 +150,7 @@ def make_trainer(
     data = load_dataset(recipe.data, image_size=settings.image_size, channels=settings.channels)
     info = ModelInfo(recipe.family, config, data.spec, recipe.name, recipe.data)
     torch.manual_seed(0)
-    return Trainer(api.build(info), info, data, settings, run_dir, device, 0, "auto", False)
+    return Trainer(api.build(info), info, data, settings, run_dir, device, 0, precision, False)
 
 
 class FlopCount(TorchDispatchMode):
@@ -178,7 +174,11 @@ class FlopCount(TorchDispatchMode):
 
 
 def bench_train(
-    name: str, device: torch.device, steps: int, overrides: dict[str, Any] | None = None
+    name: str,
+    device: torch.device,
+    steps: int,
+    overrides: dict[str, Any] | None = None,
+    precision: str = "auto",
 ) -> TrainBench:
     """Speed, memory and work of the recipe's train step over its last ``steps`` steps;
     ``overrides`` are `--set` values."""
@@ -187,7 +187,7 @@ def bench_train(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = make_trainer(name, device, Path(tmp), overrides)
+        trainer = make_trainer(name, device, Path(tmp), overrides, precision)
         model, total = trainer.model, trainer.total_steps()
         model.total_steps = total
         model.train()
@@ -214,7 +214,7 @@ def bench_train(
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:
         peak = _peak_rss_mb()
-    return TrainBench(rate, peak, per_image / 1e9)
+    return TrainBench(rate, trainer.precision, peak, per_image / 1e9)
 
 
 def sampling_graph(graphs: dict[str, Graph]) -> str:
@@ -267,20 +267,55 @@ def bench_sampling(
                     for k, g in graphs.items()
                 }
                 runners[runtime] = TorchRunner(compiled, device)
-            else:
+            elif runtime == "onnx":
                 written = sorted(Path(tmp).glob("model*.onnx"))  # model.onnx or model.GRAPH.onnx
                 runners[runtime] = OnnxRunner(graph_files(written[0]), str(device))
+            elif "z" not in graphs[name].example:
+                results[runtime] = "no latent graph to quantise"
+            else:  # int8: speed only; `zoo export --int8` also checks the samples' quality
+                try:
+                    out = Path(tmp) / "int8" / "model.onnx"
+                    files = api.export_model(loaded, "onnx-int8", out)
+                except UsageError:  # only transposed convolutions: nothing to quantise
+                    results[runtime] = "no int8 layers"
+                    continue
+                runners[runtime] = OnnxRunner(graph_files(files[0]), str(device))
         for runtime, runner in runners.items():
             try:
                 timings = []
                 for n in (BATCH, 1):
                     call = partial(runner, name, **graph_inputs(graphs[name], n))
-                    timings.append(_median_time(call, seconds, sync))
+                    timings.append(median_time(call, seconds, sync))
             except Exception as exc:  # torch.compile needs a compiler; say why it is missing
                 results[runtime] = f"failed: {type(exc).__name__}: {str(exc)[:80]}"
                 continue
             results[runtime] = Sampling(round(BATCH / timings[0], 1), round(timings[1] * 1e3, 3))
     return name, export_s, mflop, results
+
+
+SAMPLER_BATCH = 16
+
+
+def bench_sampler(
+    loaded: api.Loaded, device: torch.device, runtimes: tuple[str, ...]
+) -> dict[str, float]:
+    """A multi-step family's whole sampling loop at its default steps, in milliseconds per
+    image at batch 16, per runtime: one timed call after a warm-up of one image (each call
+    runs the network tens of times, so one is a stable measurement)."""
+    out = {}
+    for runtime in (r for r in runtimes if r in ("eager", "onnx")):
+        draw = partial(
+            api.sample,
+            loaded.path,
+            loaded=loaded,
+            runtime="torch" if runtime == "eager" else runtime,
+            device=str(device),
+        )
+        draw(1)
+        start = time.perf_counter()
+        draw(SAMPLER_BATCH)
+        out[runtime] = round((time.perf_counter() - start) * 1e3 / SAMPLER_BATCH, 1)
+    return out
 
 
 def bench_model(
@@ -290,30 +325,37 @@ def bench_model(
     seconds: float,
     runtimes: tuple[str, ...],
     overrides: dict[str, Any] | None = None,
+    precision: str = "auto",
 ) -> ModelBench:
     """Training, and sampling and export of the published weights; ``overrides`` change the
     model, so with them (or without weights) only training is measured."""
-    t = bench_train(name, device, steps, overrides)
+    t = bench_train(name, device, steps, overrides, precision)
     tflops = t.images_per_s * t.gflop_per_image / 1e3
     peak = bf16_peak(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
     mfu = round(tflops * 1e12 / peak, 4) if peak else None
     graph, export_s, mflop = "train step", None, None
     sampling: dict[str, Sampling | str] = {}
-    entry = get_registry().catalogue.get(name)
+    whole: dict[str, float] = {}
+    registry = get_registry()
+    entry = registry.catalogue.get(name)
     if not overrides and entry is not None and entry.weights:
         loaded = api.load(name, "cpu")
         graph, export, work, sampling = bench_sampling(loaded, device, seconds, runtimes)
         export_s, mflop = round(export, 2), round(work, 2)
+        if registry.family(entry.family, load=False).multistep:
+            whole = bench_sampler(loaded, device, runtimes)
     return ModelBench(
         name,
         graph,
         round(t.images_per_s, 1),
+        t.precision,
         round(t.peak_mb, 1),
         round(tflops, 4),
         mfu,
         export_s,
         mflop,
         sampling,
+        whole,
     )
 
 
@@ -337,20 +379,29 @@ def run(
     seconds: float = 1.0,
     compile: bool = False,
     overrides: dict[str, Any] | None = None,
+    precision: str = "auto",
+    int8: bool = False,
 ) -> dict[str, Any]:
-    """The whole benchmark as one JSON-able dict."""
+    """The whole benchmark as one JSON-able dict: the machine, its limits (measured first,
+    on a machine nothing else uses yet), each model, start-up times."""
     dev = resolve_device(device)
-    runtimes = RUNTIMES if compile else ("eager", "onnx")
-    models = [bench_model(n, dev, steps, seconds, runtimes, overrides) for n in names]
+    runtimes = ("eager", *(["compile"] if compile else []), "onnx", *(["int8"] if int8 else []))
+    roofs = limits.measure(dev, seconds)
+    models = [bench_model(n, dev, steps, seconds, runtimes, overrides, precision) for n in names]
     return {
         "machine": machine(dev),
+        "limits": roofs,
         "startup_s": cli_startup(names[0] if names else "dcgan-mnist"),
         "models": [asdict(m) for m in models],
     }
 
 
 def reference_ratio(
-    reference: str, device: torch.device, rounds: int = 3, steps: int = 60
+    reference: str,
+    device: torch.device,
+    rounds: int = 3,
+    steps: int = 60,
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """zoo's DCGAN train step against a plain PyTorch loop of the same networks.
 
@@ -358,7 +409,8 @@ def reference_ratio(
     the tutorials' 32x32 DCGAN (ngf = ndf = 64, batch 64, Adam) and prints JSON with
     ``train_img_per_s``.
     zoo's side is the dcgan-mnist recipe without its EMA (the same networks at the same
-    size: its padded layout), in each memory format. The runs alternate, ``rounds`` times,
+    size: its padded layout), in each memory format, in ``precision`` (the plain loop trains
+    in float32). The runs alternate, ``rounds`` times,
     so that both see the same machine; the ratio is of the medians.
     """
     threads = str(torch.get_num_threads())
@@ -368,7 +420,8 @@ def reference_ratio(
     for _ in range(rounds):
         for fmt in layouts:
             over = {"ema_decay": 0.0, "memory_format": fmt}
-            zoo_rates[fmt].append(bench_train("dcgan-mnist", device, steps, over).images_per_s)
+            rate = bench_train("dcgan-mnist", device, steps, over, precision).images_per_s
+            zoo_rates[fmt].append(rate)
         script = ["-m", reference] if reference == "zoo.training.plain_dcgan" else [reference]
         cmd = [sys.executable, *script, "--steps", str(steps + 10), "--threads", threads]
         out = subprocess.run(
@@ -410,23 +463,49 @@ def machine_line(m: dict[str, Any]) -> str:
     )
 
 
+def limits_line(roofs: dict[str, Any]) -> str:
+    """The measured roofs in one line."""
+    rates = ", ".join(f"{k} {v:,.0f}" for k, v in roofs["gflops"].items())
+    what = roofs.get("gpu") or ", ".join(roofs["features"]) or "no AVX2"
+    return (
+        f"Limits at {roofs['threads']} threads (2048x2048 matrix product, GFLOP/s; int8 in "
+        f"onnxruntime, GOP/s): {rates}; {what}"
+    )
+
+
+def peak_share(gflop_per_s: float, roofs: dict[str, Any] | None, precision: str) -> str:
+    """A rate as a percentage of the measured roof of its precision."""
+    roof = (roofs or {}).get("gflops", {}).get(precision)
+    return f"{gflop_per_s / roof:.1%}" if roof else ""
+
+
 def format_table(result: dict[str, Any]) -> str:
-    """The result as Markdown: the machine, one row per model, the start-up times."""
+    """The result as Markdown: the machine and its limits, one row per model (each rate also
+    as a share of the roof of its precision), the start-up times."""
+    roofs = result.get("limits")
     head = machine_line(result["machine"])
     runtimes = [r for r in RUNTIMES if any(r in x["sampling"] for x in result["models"])]
     cuda = any(x["train_mfu"] is not None for x in result["models"])
-    cols = ["model", "train img/s", "train TFLOP/s", *(["MFU"] if cuda else []), "peak MB"]
-    cols += ["export s", "sample MFLOP/img"]
+    cols = ["model", "train img/s", "precision", "train TFLOP/s", "% of peak"]
+    cols += [*(["MFU"] if cuda else []), "peak MB", "export s", "sample MFLOP/img"]
     for r in runtimes:
-        cols += [f"{r} img/s @256", f"{r} ms @1"]
+        cols += [f"{r} img/s @256", f"{r} % of {'int8' if r == 'int8' else 'fp32'} peak"]
+        cols.append(f"{r} ms @1")
     if "onnx" in runtimes and "eager" in runtimes:
         cols += ["onnx/eager @256", "eager/onnx ms @1"]
+    whole = [
+        r for r in runtimes if any(r in x.get("sampler_ms_per_image", {}) for x in result["models"])
+    ]
+    cols += [f"{r} ms/img, all steps" for r in whole]
     rows = []
     for x in result["models"]:
+        precision = x.get("train_precision", "fp32")
         row = [
             f"{x['name']} ({x['graph']})",
             f"{x['train_images_per_s']:,.0f}",
+            precision,
             f"{x['train_tflop_per_s']:.3f}",
+            peak_share(x["train_tflop_per_s"] * 1e3, roofs, precision),
             *([f"{x['train_mfu']:.1%}" if x["train_mfu"] is not None else "n/a"] if cuda else []),
             f"{x['train_peak_mb']:,.0f}",
             f"{x['export_s']:.2f}" if x["export_s"] is not None else "",
@@ -434,11 +513,15 @@ def format_table(result: dict[str, Any]) -> str:
         ]
         for r in runtimes:
             s = x["sampling"].get(r)
-            row += (
-                [f"{s['images_per_s']:,.0f}", f"{s['latency_ms']:.2f}"]
-                if isinstance(s, dict)
-                else [str(s or ""), ""]
-            )
+            if isinstance(s, dict):
+                work = s["images_per_s"] * (x["sample_mflop_per_image"] or 0) / 1e3
+                row += [
+                    f"{s['images_per_s']:,.0f}",
+                    peak_share(work, roofs, "int8" if r == "int8" else "fp32") if work else "",
+                    f"{s['latency_ms']:.2f}",
+                ]
+            else:
+                row += [str(s or ""), "", ""]
         e, o = x["sampling"].get("eager"), x["sampling"].get("onnx")
         if "onnx" in runtimes and "eager" in runtimes:
             if isinstance(e, dict) and isinstance(o, dict):
@@ -448,9 +531,18 @@ def format_table(result: dict[str, Any]) -> str:
                 ]
             else:
                 row += ["", ""]
+        per_image = x.get("sampler_ms_per_image", {})
+        row += [f"{per_image[r]:,.1f}" if r in per_image else "" for r in whole]
         rows.append(row)
-    lines = [head, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines = [head, *([limits_line(roofs)] if roofs else []), ""]
+    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    if whole:
+        lines += [
+            "",
+            "A multi-step model's img/s and ms columns time one network call; its "
+            "'all steps' columns the whole sampler at its default steps, batch 16.",
+        ]
     lines += ["", "| command | seconds |", "|---|---|"]
     lines += [f"| `{k}` | {v:.2f} |" for k, v in result["startup_s"].items()]
     return "\n".join(lines)

@@ -398,9 +398,9 @@ class Trainer:
         return Batch(images, labels, images_b, noise)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """The precision train steps run in: bf16 autocast on CUDA (``--precision``)."""
+        """The precision train steps run in (``--precision``): bf16 autocast on the device."""
         if self.precision == "bf16":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     @contextlib.contextmanager
@@ -502,16 +502,13 @@ def compile_networks(model: torch.nn.Module) -> None:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` is bf16 autocast on CUDA and fp32 elsewhere."""
+    """``auto`` is bf16 autocast on CUDA and fp32 elsewhere: on a CPU, bf16 is asked for by
+    name (`zoo bench --precision bf16` says whether it pays on this CPU), since no recipe has
+    yet shown that its quality holds in bf16."""
     if precision == "auto":
         return "bf16" if device.type == "cuda" else "fp32"
     if precision not in ("fp32", "bf16"):
         raise UsageError(f"bad precision {precision!r}: use auto, fp32 or bf16")
-    if precision == "bf16" and device.type != "cuda":
-        raise UsageError(
-            f"--precision bf16 autocasts on CUDA only; on the {device.type} train in fp32 "
-            "(--precision fp32, or auto)"
-        )
     return precision
 
 
