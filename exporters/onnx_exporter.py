@@ -292,17 +292,22 @@ def _quantize(name: str, g: Graph, path: Path, num_classes: int) -> None:
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.left, None)
 
+    root = logging.getLogger()
+    level = root.level
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process, on stderr
-        # and its calibration sessions' notes on unused initializers (zoo opens its own
-        # sessions with their own severity, so this default is for these alone)
+        # quiet its advice to pre-process (root logger, restored after) and its calibration
+        # sessions' notes on unused initializers (zoo's own sessions set their own severity)
+        root.setLevel(logging.ERROR)
         ort.set_default_logger_severity(3)
-        quantize_static(
-            str(path), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            op_types_to_quantize=["Conv", "Gemm", "MatMul"],
-        )  # fmt: skip
+        try:
+            quantize_static(
+                str(path), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                op_types_to_quantize=["Conv", "Gemm", "MatMul"],
+            )  # fmt: skip
+        finally:
+            root.setLevel(level)
         proto = onnx.load(str(tmp))
         if not any(node.op_type == "QuantizeLinear" for node in proto.graph.node):
             raise UsageError(

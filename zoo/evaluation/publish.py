@@ -257,7 +257,7 @@ def steps_table(rows: list[dict[str, float]]) -> str:
     rows `scripts/steps_curve.py` measures (steps, fld, precision, recall, seconds_64 and,
     for conditional models, class_accuracy)."""
     accuracy = all("class_accuracy" in r for r in rows)
-    head = ["steps", "FLD", "precision", "recall", *(["class accuracy"] * accuracy)]
+    head = ["steps", "FLD", "precision", "recall", *(["class accuracy"] if accuracy else [])]
     head.append("s per 64 images")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:

@@ -358,15 +358,14 @@ def create_app(server: Server) -> Starlette:
 
     async def sample(request: Request) -> Response:
         model = server.model(request.path_params["model"])
-        if not model.multistep:
-            graph = _prior(model)
+        graph = None if model.multistep else _prior(model)  # None: a multi-step sampler
         n = _int(request, "n", 64, 1, limits.max_images)
         seed = _int(request, "seed", 0, 0, 2**63 - 1)
         labels, nrow = _labels(request, model, n)
         total = len(labels) if labels else n
         if total > limits.max_images:
             raise Problem(400, f"{total:,} images is over the {limits.max_images:,} allowed")
-        if model.multistep:
+        if graph is None:
             images = await sample_steps(request, model, total, seed, labels)
             return _images_response(request, images, nrow)
         try:
@@ -396,10 +395,11 @@ def create_app(server: Server) -> Starlette:
         if n * shape[0] * shape[1] * shape[2] < MIN_NORMALS:
             raise Problem(400, f"{model.name}: ask for more images")
         loop, late = asyncio.get_running_loop(), asyncio.Event()
+        too_late = Problem(504, f"{model.name} did not answer within {limits.timeout:g} s")
 
         def network(x: np.ndarray, t: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
             if late.is_set():  # the request timed out: stop calling the network
-                raise Problem(504, f"{model.name} did not answer within {limits.timeout:g} s")
+                raise too_late
             feed = {"x": x, "t": t, **({"labels": classes} if classes is not None else {})}
             done = asyncio.run_coroutine_threadsafe(server.infer(graph, feed), loop)
             return np.asarray(done.result()["prediction"])
@@ -413,7 +413,7 @@ def create_app(server: Server) -> Starlette:
             raise Problem(400, str(exc).replace("--", "")) from None
         except TimeoutError:
             late.set()
-            raise Problem(504, f"{model.name} did not answer within {limits.timeout:g} s") from None
+            raise too_late from None
         return images
 
     async def interpolate(request: Request) -> Response:
