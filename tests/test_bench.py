@@ -58,10 +58,12 @@ def test_reference_ratio_alternates_with_the_plain_loop(zoo, tmp_path):
         f"open({str(calls)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
         "print(json.dumps({'train_img_per_s': 100.0}))\n"
     )
-    r = zoo("bench", "--reference", str(ref), "--rounds", "2", "--steps", "1", "--json")
+    r = zoo("bench", "--reference", str(ref), "--rounds", "2", "--steps", "1", "--json",
+            "--precision", "fp32")  # fmt: skip
     assert r.code == 0, r.err
     result = json.loads(r.out)
     assert result["reference_images_per_s"] == [100.0, 100.0]
+    assert result["zoo_precision"] == "fp32"
     for fmt in ("contiguous", "channels_last"):
         rates = result["zoo_images_per_s"][fmt]
         assert len(rates) == 2 and min(rates) > 0
@@ -98,15 +100,16 @@ def test_the_plain_loop_ships_with_zoo():
 
 
 def test_the_machines_limits_come_with_the_rows():
+    from zoo.base import cpu
     from zoo.evaluation import limits
 
     text = "processor : 0\nflags : fpu avx2 avx512f avx512_vnni avx512_bf16 amx_int8\n"
-    assert limits.cpu_features(text) == ["AVX2", "AVX-512", "AVX-512 VNNI", "AVX-512 BF16",
+    assert cpu.cpu_features(text) == ["AVX2", "AVX-512", "AVX-512 VNNI", "AVX-512 BF16",
                                          "AMX-INT8"]  # fmt: skip
-    assert limits.native_bf16(["AVX2", "AVX-512 BF16"]) and not limits.native_bf16(["AVX2"])
+    assert cpu.native_bf16(["AVX2", "AVX-512 BF16"]) and not cpu.native_bf16(["AVX2"])
     roofs = limits.measure(torch.device("cpu"), seconds=0.1)
     assert roofs["gflops"]["fp32"] > 1 and roofs["gflops"]["int8"] > 1
-    assert ("bf16" in roofs["gflops"]) == limits.native_bf16(roofs["features"])
+    assert ("bf16" in roofs["gflops"]) == cpu.native_bf16(roofs["features"])
     result = {
         "machine": {"date": "d", "cpu": "c", "cores": 2, "threads": 2, "device": "cpu",
                     "torch": "t", "onnxruntime": "o"},
@@ -115,13 +118,16 @@ def test_the_machines_limits_come_with_the_rows():
         "models": [{"name": "m", "graph": "generator", "train_images_per_s": 10.0,
                     "train_precision": "bf16", "train_tflop_per_s": 0.1, "train_mfu": None,
                     "train_peak_mb": 1.0, "export_s": 1.0, "sample_mflop_per_image": 10.0,
-                    "sampling": {"onnx": {"images_per_s": 5000.0, "latency_ms": 1.0}}}],
+                    "sampling": {"eager-bf16": {"images_per_s": 8000.0, "latency_ms": 2.0},
+                                 "onnx": {"images_per_s": 5000.0, "latency_ms": 1.0}}}],
     }  # fmt: skip
     table = format_table(result)
     assert "Limits at" in table and "fp32 100, bf16 400" in table
-    # training: 100 GFLOP/s of a 400 GFLOP/s bf16 roof; sampling: 50 of a 100 fp32 roof
+    # training: 100 GFLOP/s of a 400 GFLOP/s bf16 roof; sampling in bf16: 80 of the bf16
+    # roof, in onnxruntime: 50 of a 100 fp32 roof
     assert "| m (generator) | 10 | bf16 | 0.100 | 25.0% |" in table
-    assert "| 5,000 | 50.0% | 1.00 |" in table
+    assert "eager-bf16 % of bf16 peak" in table and "onnx % of fp32 peak" in table
+    assert "| 8,000 | 20.0% | 2.00 | 5,000 | 50.0% | 1.00 |" in table
 
 
 def test_a_multi_step_model_is_timed_per_call_and_per_image(zoo):

@@ -112,7 +112,7 @@ def test_export_both_formats_and_sample_from_them(zoo, trained):
     [
         (["train", "gan-mnst"], 2, "did you mean gan-mnist"),
         (["train", "gan-mnist", "--set", "lr=fast"], 2, "expected float"),
-        (["train", "gan-mnist", "--set", "nope=1"], 2, "valid keys: augment, batch_size"),
+        (["train", "gan-mnist", "--set", "nope=1"], 2, "keys: augment, auto_bf16, batch_size"),
         (["train", "gan-mnist", "--set", "lr"], 2, "expected KEY=VALUE"),
         (
             ["train", "gan-mnist", "--set", "lr=-1"],

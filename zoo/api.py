@@ -41,13 +41,13 @@ from zoo.runtime.loading import load as load
 from zoo.store.sources import runs_dir
 from zoo.training import distributed
 from zoo.training.plan import plan_new, plan_resume
+from zoo.training.precision import check_precision
 from zoo.training.trainer import (
     Trainer,
     TrainResult,
     check_run_dir,
     claim_run_dir,
     clean_stale,
-    resolve_precision,
     run_lock,
 )
 
@@ -75,8 +75,10 @@ def train(
     defaults to 0. With ``resume`` the run continues from its last checkpoint, exactly as if
     never stopped. Everything is checked before anything is written, and the run directory
     is locked while it trains. ``log`` names loggers besides metrics.jsonl (`zoo.training.loggers`).
-    ``compile`` runs the networks through torch.compile (`zoo.training.trainer.compile_networks`): a
-    choice of speed, not of model, so a run may be resumed with or without it.
+    ``precision`` is auto, fp32 or bf16 (`zoo.training.precision`); the run records the one
+    it trained in. ``compile`` runs the networks through torch.compile
+    (`zoo.training.trainer.compile_networks`): a choice of speed, not of model, so a run may
+    be resumed with or without it.
 
     Under torchrun (WORLD_SIZE > 1) each process trains its shard of every batch and rank 0
     writes the run (zoo/training/distributed.py); resuming across nodes needs the run directory on a
@@ -101,10 +103,13 @@ def train(
         plan = plan_resume(checkpoint, target, data, overrides, seed, precision)
     else:
         new_seed = 0 if seed is None else seed
-        plan = plan_new(target, data, overrides, new_seed, resolve_precision(precision, dev))
+        plan = plan_new(target, data, overrides, new_seed, check_precision(precision))
     s = plan.settings
     distributed.shard_size(s.batch_size, world, resumed=checkpoint is not None)
     dataset = load_dataset(plan.data, image_size=s.image_size, channels=s.channels)
+    record = {"settings": s.to_dict(), "seed": plan.seed, "precision": plan.precision}
+    if plan.precision_images_per_s is not None:
+        record["precision_images_per_s"] = plan.precision_images_per_s
     info = ModelInfo(
         family=plan.family,
         config=plan.config,
@@ -113,7 +118,7 @@ def train(
         data=plan.data,
         zoo_version=__version__,
         classes=dataset.classes,
-        train={"settings": s.to_dict(), "seed": plan.seed, "precision": plan.precision},
+        train=record,
     )
     torch.manual_seed(plan.seed)
     model = build(info)
@@ -147,10 +152,14 @@ def train(
         distributed.leave(world)
 
 
+RUNTIMES = ("auto", "torch", "torch-bf16", "onnx")
+
+
 def pick_runtime(runtime: str, loaded: Loaded) -> str:
-    """``auto``: onnxruntime for an .onnx file, PyTorch otherwise."""
-    if runtime not in ("auto", "torch", "onnx"):
-        raise UsageError(f"bad runtime {runtime!r}: use auto, torch or onnx")
+    """``auto``: onnxruntime for an .onnx file, PyTorch otherwise (``torch-bf16``: PyTorch
+    under bf16 autocast, only when asked)."""
+    if runtime not in RUNTIMES:
+        raise UsageError(f"bad runtime {runtime!r}: use {', '.join(RUNTIMES)}")
     if runtime == "auto":
         return "onnx" if loaded.path.suffix == ".onnx" else "torch"
     return runtime
@@ -339,7 +348,7 @@ def _runner(loaded: Loaded, runtime: str, dev: torch.device, threads: int) -> An
         return OnnxRunner(onnx_files(loaded), str(dev), threads)
     if loaded.path.suffix == ".onnx":
         raise UsageError(f"{loaded.path} is an ONNX file: sample it with --runtime onnx")
-    return TorchRunner(loaded.model.to(dev).graphs(), dev)
+    return TorchRunner(loaded.model.to(dev).graphs(), dev, bf16=runtime == "torch-bf16")
 
 
 def sample_stream(

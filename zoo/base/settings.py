@@ -128,6 +128,12 @@ class TrainSettings(Config):
         "layout of image tensors; auto: channels_last on CUDA, contiguous on the CPU",
         choices=("auto", "channels_last", "contiguous"),
     )
+    auto_bf16: bool = setting(
+        False,
+        "--precision auto may train in bf16 on a CPU that computes it natively (AMX, AVX-512 "
+        "BF16) where a measurement at the start shows it faster; recipes set it once their "
+        "quality was shown to hold in bf16",
+    )
 
 
 def parse_value(text: str) -> Any:

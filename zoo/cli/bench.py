@@ -61,7 +61,8 @@ from zoo.cli.common import echo_json
     type=click.Choice(["auto", "fp32", "bf16"]),
     default="auto",
     show_default=True,
-    help="The training precision timed, as for zoo train (bf16: autocast, on CPU or GPU).",
+    help="The training precision timed, as for zoo train (bf16: autocast, on CPU or GPU); "
+    "bf16 also times PyTorch sampling in bf16 (eager-bf16, as --runtime torch-bf16).",
 )
 @click.option(
     "--int8",

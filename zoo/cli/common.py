@@ -10,12 +10,13 @@ import click
 
 runtime_option = click.option(
     "--runtime",
-    type=click.Choice(["auto", "torch", "onnx"]),
+    type=click.Choice(["auto", "torch", "torch-bf16", "onnx"]),
     default="auto",
     show_default=True,
     help="PyTorch, or onnxruntime on the ONNX export. auto: onnx for .onnx files and, in `zoo "
     "sample` on the CPU, for drawing from a model's prior (exported once into the cache); "
-    "else torch.",
+    "else torch. torch-bf16: PyTorch under bf16 autocast (fast on GPUs and on CPUs with AMX "
+    "or AVX-512 BF16; `zoo eval --runtime torch-bf16` scores it).",
 )
 
 

@@ -342,7 +342,7 @@ def _onnx_source(source: str, runtime: str) -> tuple[Path, str] | None:
 
     if source.endswith(".onnx") and runtime in ("auto", "onnx"):
         return Path(source), source
-    if runtime == "torch":
+    if runtime.startswith("torch"):
         return None
     resolved = resolve(source)
     weights = resolved.path

@@ -36,8 +36,9 @@ import click
     default="auto",
     show_default=True,
     type=click.Choice(["auto", "fp32", "bf16"]),
-    help="auto: bf16 on CUDA, fp32 on a CPU; bf16: autocast on either (fast on CPUs with "
-    "AMX or AVX-512 BF16: zoo bench --precision bf16).",
+    help="auto: bf16 on CUDA; on a CPU with AMX or AVX-512 BF16, bf16 for recipes whose "
+    "quality holds in it (setting auto_bf16) when a short measurement shows it faster; else "
+    "fp32. bf16: autocast on either.",
 )
 @click.option(
     "--compile",

@@ -225,19 +225,21 @@ class GenerativeModel(nn.Module):
 
 
 class TorchRunner:
-    """Runs a model's graphs in PyTorch, in eval mode."""
+    """Runs a model's graphs in PyTorch, in eval mode; with ``bf16`` under bf16 autocast
+    (asked for by name: `--runtime torch-bf16`), its outputs float32 either way."""
 
     name = "torch"
 
-    def __init__(self, graphs: dict[str, Graph], device: torch.device):
-        self.graphs, self.device = graphs, device
-        self.provider = f"torch:{device}"
+    def __init__(self, graphs: dict[str, Graph], device: torch.device, bf16: bool = False):
+        self.graphs, self.device, self.bf16 = graphs, device, bf16
+        self.provider = f"torch{'-bf16' if bf16 else ''}:{device}"
 
     @torch.inference_mode()
     def __call__(self, graph: str, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         g = self.graphs[graph]
         args = [inputs[name].to(self.device) for name in g.example]
-        out = g.module(*args)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            out = g.module(*args)
         out = out if isinstance(out, tuple) else (out,)
         return {name: t.float().cpu() for name, t in zip(g.outputs, out)}
 

@@ -3,10 +3,10 @@
 For each model, in this process: the recipe's train step (steady state: warm-up steps are
 not timed, and the steps timed are the run's last ones, so a growing PGGAN is at full size
 and a weight-clipping WGAN is past its critic bursts), the peak memory while it trains,
-sampling through zoo's runners (torch eager, optionally torch.compile, onnxruntime) at
-batch 256 and batch 1, and the ONNX export. Numbers are medians of repeated timings; the
-machine, threads and versions are part of the result, since a number without them is no
-number.
+sampling through zoo's runners (torch eager, with --precision bf16 also under bf16
+autocast, optionally torch.compile, onnxruntime) at batch 256 and batch 1, and the ONNX
+export. Numbers are medians of repeated timings; the machine, threads and versions are part
+of the result, since a number without them is no number.
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ from zoo.training.trainer import Trainer
 
 BATCH = 256
 # int8: onnxruntime on the graph `zoo export --int8` writes
-RUNTIMES = ("eager", "compile", "onnx", "int8")
+RUNTIMES = ("eager", "eager-bf16", "compile", "onnx", "int8")
+# the roof a sampling runtime's rate is a share of; float32 for the others
+ROOFS = {"eager-bf16": "bf16", "int8": "int8"}
 
 
 @dataclass
@@ -254,8 +256,8 @@ def bench_sampling(
         mflop = flops.total / BATCH / 1e6
         runners: dict[str, Any] = {}
         for runtime in runtimes:
-            if runtime == "eager":
-                runners[runtime] = TorchRunner(graphs, device)
+            if runtime in ("eager", "eager-bf16"):
+                runners[runtime] = TorchRunner(graphs, device, bf16=runtime == "eager-bf16")
             elif runtime == "compile":
                 # on CUDA, reduce-overhead replays each shape as a CUDA graph: one launch per
                 # call instead of one per kernel, which is what small generators wait on
@@ -301,12 +303,12 @@ def bench_sampler(
     image at batch 16, per runtime: one timed call after a warm-up of one image (each call
     runs the network tens of times, so one is a stable measurement)."""
     out = {}
-    for runtime in (r for r in runtimes if r in ("eager", "onnx")):
+    for runtime in (r for r in runtimes if r in ("eager", "eager-bf16", "onnx")):
         draw = partial(
             api.sample,
             loaded.path,
             loaded=loaded,
-            runtime="torch" if runtime == "eager" else runtime,
+            runtime=runtime.replace("eager", "torch"),
             device=str(device),
         )
         draw(1)
@@ -383,7 +385,13 @@ def run(
     """The whole benchmark as one JSON-able dict: the machine, its limits (measured first,
     on a machine nothing else uses yet), each model, start-up times."""
     dev = resolve_device(device)
-    runtimes = ("eager", *(["compile"] if compile else []), "onnx", *(["int8"] if int8 else []))
+    runtimes = (
+        "eager",
+        *(["eager-bf16"] if precision == "bf16" else []),  # sampling in bf16 only when asked
+        *(["compile"] if compile else []),
+        "onnx",
+        *(["int8"] if int8 else []),
+    )
     roofs = limits.measure(dev, seconds)
     models = [bench_model(n, dev, steps, seconds, runtimes, overrides, precision) for n in names]
     return {
@@ -415,11 +423,13 @@ def reference_ratio(
     layouts = ("contiguous", "channels_last")
     zoo_rates: dict[str, list[float]] = {f: [] for f in layouts}
     ref_rates: list[float] = []
+    trained_in = precision
     for _ in range(rounds):
         for fmt in layouts:
             over = {"ema_decay": 0.0, "memory_format": fmt}
-            rate = bench_train("dcgan-mnist", device, steps, over, precision).images_per_s
-            zoo_rates[fmt].append(rate)
+            timed = bench_train("dcgan-mnist", device, steps, over, precision)
+            zoo_rates[fmt].append(timed.images_per_s)
+            trained_in = timed.precision
         script = ["-m", reference] if reference == "zoo.training.plain_dcgan" else [reference]
         cmd = [sys.executable, *script, "--steps", str(steps + 10), "--threads", threads]
         out = subprocess.run(
@@ -431,6 +441,7 @@ def reference_ratio(
         "reference": str(reference),
         "reference_images_per_s": ref_rates,
         "zoo_images_per_s": zoo_rates,
+        "zoo_precision": trained_in,
         "ratio": {f: round(statistics.median(r) / ref, 3) for f, r in zoo_rates.items()},
     }
 
@@ -446,7 +457,8 @@ def format_ratio(result: dict[str, Any]) -> str:
     ]
     for fmt, rates in result["zoo_images_per_s"].items():
         lines.append(
-            f"| zoo dcgan-mnist, {fmt} | {', '.join(f'{r:.0f}' for r in rates)} | "
+            f"| zoo dcgan-mnist, {fmt}, {result.get('zoo_precision', 'fp32')} | "
+            f"{', '.join(f'{r:.0f}' for r in rates)} | "
             f"{statistics.median(rates):.0f} | {result['ratio'][fmt]:.2f}x |"
         )
     return "\n".join(lines)
@@ -487,7 +499,7 @@ def format_table(result: dict[str, Any]) -> str:
     cols = ["model", "train img/s", "precision", "train TFLOP/s", "% of peak"]
     cols += [*(["MFU"] if cuda else []), "peak MB", "export s", "sample MFLOP/img"]
     for r in runtimes:
-        cols += [f"{r} img/s @256", f"{r} % of {'int8' if r == 'int8' else 'fp32'} peak"]
+        cols += [f"{r} img/s @256", f"{r} % of {ROOFS.get(r, 'fp32')} peak"]
         cols.append(f"{r} ms @1")
     if "onnx" in runtimes and "eager" in runtimes:
         cols += ["onnx/eager @256", "eager/onnx ms @1"]
@@ -515,7 +527,7 @@ def format_table(result: dict[str, Any]) -> str:
                 work = s["images_per_s"] * (x["sample_mflop_per_image"] or 0) / 1e3
                 row += [
                     f"{s['images_per_s']:,.0f}",
-                    peak_share(work, roofs, "int8" if r == "int8" else "fp32") if work else "",
+                    peak_share(work, roofs, ROOFS.get(r, "fp32")) if work else "",
                     f"{s['latency_ms']:.2f}",
                 ]
             else:

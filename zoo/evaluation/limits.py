@@ -15,22 +15,13 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-# /proc/cpuinfo flags that decide which precisions have fast kernels
-FEATURES = {
-    "avx2": "AVX2",
-    "avx512f": "AVX-512",
-    "avx512_vnni": "AVX-512 VNNI",
-    "avx_vnni": "AVX-VNNI",
-    "avx512_bf16": "AVX-512 BF16",
-    "amx_bf16": "AMX-BF16",
-    "amx_int8": "AMX-INT8",
-}
+from zoo.base.cpu import cpu_features, native_bf16
+
 SIZE = 2048  # square matrices: large enough that every kernel runs at its steady rate
 
 
@@ -48,28 +39,6 @@ def median_time(fn: Callable[[], Any], seconds: float, sync: Callable[[], None])
         sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def cpu_features(cpuinfo: str | None = None) -> list[str]:
-    """The features in FEATURES that this CPU has, by their display names (Linux; elsewhere
-    none are known)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return []
-    flags: set[str] = set()
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    return [name for flag, name in FEATURES.items() if flag in flags]
-
-
-def native_bf16(features: list[str]) -> bool:
-    """Whether the CPU computes bf16 products in hardware (AMX or AVX-512 BF16), rather than
-    converting to float32 and back, which is slower than float32 alone."""
-    return "AMX-BF16" in features or "AVX-512 BF16" in features
 
 
 def torch_matmul_gflops(dtype: torch.dtype, device: torch.device, seconds: float) -> float:

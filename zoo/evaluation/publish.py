@@ -183,6 +183,9 @@ def model_card(
         "---",
     ]
     settings = info.train.get("settings", {})
+    precision = info.train.get("precision", "fp32")
+    # where auto may pick bf16 (zoo.training.precision), the command names the precision
+    pin = f" --precision {precision}" if recipe_settings(resolve(p.name))[0]["auto_bf16"] else ""
     minutes = p.seconds / 60
     card = [
         *header,
@@ -224,8 +227,8 @@ def model_card(
         *(["## Sampling steps", "", curve, ""] if curve else []),
         "## Recipe",
         "",
-        f"`zoo train {p.name}` with the catalogue's recipe ({source}), seed "
-        f"{info.train.get('seed', 0)}, precision {info.train.get('precision', 'fp32')}: "
+        f"`zoo train {p.name}{pin}` with the catalogue's recipe ({source}), seed "
+        f"{info.train.get('seed', 0)}, precision {precision}: "
         f"{p.steps:,} steps of batch {settings.get('batch_size', '?')} at "
         f"{info.spec.size}x{info.spec.size}.",
         "",
@@ -238,7 +241,7 @@ def model_card(
         "## Reproduce",
         "",
         "```sh",
-        f"zoo train {p.name} --out runs/{p.name}",
+        f"zoo train {p.name}{pin} --out runs/{p.name}",
         f"zoo eval runs/{p.name}",
         f"python scripts/publish_weights.py {p.name} runs/{p.name}   # rewrites this folder",
         "```",

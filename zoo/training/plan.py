@@ -28,7 +28,9 @@ class Plan:
     config: dict[str, Any]
     settings: TrainSettings
     seed: int
-    precision: str
+    precision: str  # auto until the trainer chooses (zoo.training.precision)
+    # the measurement behind auto's choice, kept in the record when the run resumes
+    precision_images_per_s: dict[str, float] | None = None
 
 
 def plan_new(
@@ -97,6 +99,7 @@ def plan_resume(
         settings,
         info.train["seed"],
         info.train["precision"],
+        info.train.get("precision_images_per_s"),
     )
 
 

@@ -7,6 +7,7 @@ Ctrl-C, NaN handling and sample grids behave the same for every family.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import signal
@@ -41,6 +42,7 @@ from zoo.store.checkpoint import load_train_state, load_weights, non_finite, sav
 from zoo.training import distributed
 from zoo.training.distributed import ONE, World
 from zoo.training.loggers import Logger, open_loggers
+from zoo.training.precision import autocast, choose_precision
 
 
 class Interrupted(ZooError):
@@ -276,7 +278,6 @@ class Trainer:
         self.settings, self.run_dir, self.device = settings, run_dir, device
         self.seed, self.world, self.log_to = seed, world, list(log_to)
         self.progress = progress and world.main
-        self.precision = resolve_precision(precision, device)
         if model.conditional and data.train.labels is None:
             raise UsageError(f"{info.family} is conditional but {info.data} has no labels")
         if model.domains == 2 and data.train_b is None:
@@ -298,10 +299,16 @@ class Trainer:
         model.optimizers = model.configure_optimizers()
         for opt in model.optimizers.values():
             distributed.average_gradients(opt, world)
+        self.step = 0
+        # ranks could measure differently, so only a single process lets auto measure
+        allowed = settings.auto_bf16 and world.size == 1
+        self.precision, timed = choose_precision(precision, device, allowed, self._time_precisions)
+        info.train["precision"] = self.precision
+        if timed is not None:
+            info.train["precision_images_per_s"] = timed
         self.compiled = compile
         if compile:
             compile_networks(model)
-        self.step = 0
         self.clock = 0.0  # seconds trained before this process (resumed runs)
 
     def total_steps(self) -> int:
@@ -399,9 +406,32 @@ class Trainer:
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         """The precision train steps run in (``--precision``): bf16 autocast on the device."""
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return autocast(self.precision, self.device)
+
+    def _time_precisions(self, steps: int = 4, rounds: int = 2) -> dict[str, float]:
+        """Train images/s in fp32 and in bf16 on a copy of the model, the best of ``rounds``
+        interleaved rounds of a warm-up step and ``steps`` timed ones; the run's model,
+        batches and random streams are left as they were, so the run trains as if unmeasured."""
+        model = copy.deepcopy(self.model)
+        model.total_steps = self.total_steps()
+        model.train()
+        draws = [b for b in (self.batches, self.batches_b) if b is not None]
+        states = [b.state_dict() for b in draws]
+        k = model.batches_per_step(self.step)
+        rates: dict[str, float] = {}
+        with torch.random.fork_rng(devices=[]):
+            for _ in range(rounds):
+                for precision in ("fp32", "bf16"):
+                    with autocast(precision, self.device):
+                        model.train_step(self._batch(k), self.step)
+                        start = time.perf_counter()
+                        for _ in range(steps):
+                            model.train_step(self._batch(k), self.step)
+                    rate = steps * k * self.batches.batch_size / (time.perf_counter() - start)
+                    rates[precision] = max(rates.get(precision, 0.0), rate)
+        for batches, state in zip(draws, states):
+            batches.load_state_dict(state)
+        return rates
 
     @contextlib.contextmanager
     def _compile_errors(self) -> Iterator[None]:
@@ -499,17 +529,6 @@ def compile_networks(model: torch.nn.Module) -> None:
     for child in model.children():
         if any(p.requires_grad for p in child.parameters()):
             child.compile()
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` is bf16 autocast on CUDA and fp32 elsewhere: on a CPU, bf16 is asked for by
-    name (`zoo bench --precision bf16` says whether it pays on this CPU), since no recipe has
-    yet shown that its quality holds in bf16."""
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
-    if precision not in ("fp32", "bf16"):
-        raise UsageError(f"bad precision {precision!r}: use auto, fp32 or bf16")
-    return precision
 
 
 RUN_MARK = ".zoo-run"  # in every run directory zoo made: the folders it may write into
