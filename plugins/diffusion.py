@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from zoo.contract.blocks import adam
-from zoo.contract.diffusion import META_KEY, Diffusion
+from zoo.contract.diffusion import META_KEY, Diffusion, runner_network
 from zoo.contract.diffusion import sample as run_sampler
 from zoo.contract.latent import LatentModel
 from zoo.contract.model import Batch, Graph, Runner, SampleRequest, TorchDraws
@@ -207,13 +206,7 @@ class DiffusionModel(LatentModel):
 
     def sample(self, request: SampleRequest, run: Runner) -> torch.Tensor:
         o = request.options
-
-        def network(x: np.ndarray, t: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
-            inputs = {"x": torch.from_numpy(x), "t": torch.from_numpy(t)}
-            if labels is not None:
-                inputs["labels"] = torch.from_numpy(labels)
-            return run("denoiser", **inputs)["prediction"].numpy()
-
+        network = runner_network(run)
         given = None if request.labels is None else request.labels.numpy()
         shape = (self.spec.channels, self.spec.size, self.spec.size)
         images, _ = run_sampler(

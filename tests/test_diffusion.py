@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from zoo.contract.diffusion import Diffusion, guided, sample
 from zoo.contract.metadata import ImageSpec, ModelInfo
 from zoo.contract.model import Batch, Noise
 from zoo.errors import UsageError
+from zoo.runtime.latents import LatentQuery
 from zoo.testing import FamilyContract
 
 TINY = {"width": 8, "mults": [1, 2], "timesteps": 100}
@@ -240,3 +242,102 @@ def test_publishing_takes_the_recipes_sampling_defaults_and_nothing_else():
     other = replace(info, config={**info.config, "lr": 0.5})
     with pytest.raises(SystemExit, match=r"other settings than the recipe of ddpm-mnist \(lr\)"):
         recipe_defaults(other)
+
+
+# -- latent tools: x_T is the latent of a deterministic sampler ----------------------------
+
+
+def _smooth(x, t, labels):
+    """A smooth stand-in velocity that depends on x and t but on no data."""
+    return ((0.4 + 0.3 * t[:, None, None, None]) * np.tanh(x) - 0.2).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("objective", "sampler", "steps", "refine", "atol"),
+    [("velocity", "euler", 5, 3, 1e-3), ("velocity", "heun", 4, 3, 1e-3),
+     ("epsilon", "ddim", 20, 8, 1e-4), ("velocity", "euler", 5, 0, None)],
+)  # fmt: skip
+def test_inversion_undoes_the_sampler(objective, sampler, steps, refine, atol):
+    """Each step's input is found by fixed-point iteration, so with enough refinements the
+    sampler maps the inverted x_T back onto the image (noise prediction: the exact predictor
+    of Gaussian data, whose x_0 estimates the sampler need not clip); without any (the
+    classic inversion) a few large steps land measurably off."""
+    from zoo.contract.diffusion import denoise, invert
+
+    if objective == "velocity":
+        d = Diffusion(objective=objective, schedule="flow", sampler=sampler, steps=steps)
+        net = _smooth
+    else:
+        d = Diffusion(timesteps=1000, steps=steps)
+        net = _gaussian_eps(d, 0.1, 0.3)
+    images = np.random.default_rng(0).uniform(-0.5, 0.5, (3, 1, 4, 4)).astype(np.float32)
+    back = denoise(d, net, invert(d, net, images, refine=refine))
+    if atol is None:
+        assert np.abs(back - images).max() > 1e-2
+    else:
+        np.testing.assert_allclose(back, images, atol=atol)
+
+
+def test_a_sampler_that_adds_noise_has_no_latent():
+    from zoo.contract.diffusion import deterministic, invert
+
+    flow = Diffusion(objective="velocity", schedule="flow", sampler="euler")
+    assert deterministic(Diffusion()) and deterministic(flow)
+    for noisy in (Diffusion(sampler="ddpm"), Diffusion(eta=0.5)):
+        assert not deterministic(noisy)
+        with pytest.raises(UsageError, match="adds noise"):
+            invert(noisy, _smooth, np.zeros((1, 1, 4, 4), np.float32))
+
+
+def test_interpolation_of_a_diffusion_model_starts_at_the_seeds_image(zoo, zoo_no_torch, tmp_path):
+    """`zoo sample flow-mnist --interpolate K --seed A,B`: the ends are `-n 1 --seed A` and
+    B's images, and onnxruntime (no torch, from the cached export) draws torch's path."""
+    one = api.sample("flow-mnist", 1, seed=1, labels=[3], runtime="torch").images
+    path = api.interpolate("flow-mnist", 4, seeds=(1, 2), labels=[3, 8], runtime="torch")
+    assert path.images.shape == (4, 1, 28, 28) and path.labels.tolist() == [3, 3, 8, 8]
+    torch.testing.assert_close(path.images[0], one[0], atol=0, rtol=0)
+    api.onnx_files(api.load("flow-mnist"))  # the export, cached once
+    r = zoo_no_torch("sample", "flow-mnist", "--interpolate", "4", "--seed", "1,2", "--label",
+                     "3,8", "--out", "free.npz", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "CPUExecutionProvider" in r.stdout
+    pixels = path.images.add(1).mul(127.5).round().clamp(0, 255).numpy().astype(int)
+    assert np.abs(np.load("free.npz")["images"].astype(int) - pixels).max() <= 1
+    r = zoo("sample", "ddpm-mnist", "--truncation", "1.0", "-n", "2", "--out", "t.png")
+    assert r.code == 0, r.err
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from zoo.contract.imagesets import to_float
+    from zoo.data.sources import load_dataset
+
+    held_out = load_dataset("mnist-5k", image_size=28).test
+    return to_float(held_out.images[:6]), held_out.labels[:6]
+
+
+def test_inverting_held_out_digits_finds_latents_and_classes(digits):
+    """flow-mnist (5 Euler steps, refined) reconstructs held-out digits to a mean pixel error
+    of about 0.008 and names their classes by its own denoising; ddpm-mnist (50 DDIM steps,
+    the classic inversion) to about 0.035."""
+    images, labels = digits
+    found = api.invert("flow-mnist", images)
+    assert found.labels.tolist() == labels.tolist()
+    assert (found.images - images).abs().mean() < 0.02
+    rows = {"z": found.z.numpy(), "labels": found.labels.numpy()}
+    again = api.sample_latents("flow-mnist", LatentQuery(rows=rows), runtime="torch")
+    torch.testing.assert_close(again.images, found.images, atol=1e-5, rtol=0)
+    found = api.invert("ddpm-mnist", images[:3])
+    assert found.labels is None and (found.images - images[:3]).abs().mean() < 0.06
+
+
+def test_zoo_invert_says_a_diffusion_model_has_no_search(zoo, digits):
+    from zoo.data.images import save_samples
+
+    save_samples(Path("d.png"), digits[0][:1], 1)
+    r = zoo("invert", "flow-mnist", "--input", "d.png", "--out", "z.npz", "--restarts", "2")
+    assert r.code == 2 and "drop --restarts" in r.err
+    r = zoo("invert", "flow-mnist", "--input", "d.png", "--out", "z.npz")
+    assert r.code == 0, r.err
+    r = zoo("sample", "flow-mnist", "--latents", "z.npz", "--out", "back.png")
+    assert r.code == 0, r.err

@@ -13,7 +13,8 @@ zoo.train("dcgan-mnist", out="runs/mine")          # the catalogue's recipe, fro
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import torch
 
 from zoo import __version__
+from zoo.contract.diffusion import Diffusion, denoise, describe, deterministic, runner_network
 from zoo.contract.model import ModelInfo, SampleRequest, TorchDraws
 from zoo.data.sources import load_dataset
 from zoo.errors import UsageError, ZooError
@@ -32,9 +34,9 @@ from zoo.registry.recipes import resolve
 from zoo.runtime.devices import OnnxRunner, TorchRunner, resolve_device
 from zoo.runtime.exporting import export_model as export_model
 from zoo.runtime.exporting import onnx_files as onnx_files
-from zoo.runtime.inversion import Inversion
+from zoo.runtime.inversion import Inversion, invert_sampler
 from zoo.runtime.inversion import invert as run_inversion
-from zoo.runtime.latents import LatentQuery, Prior, calls, feed_for
+from zoo.runtime.latents import Feed, LatentQuery, Prior, calls, feed_for
 from zoo.runtime.loading import Loaded as Loaded
 from zoo.runtime.loading import build as build
 from zoo.runtime.loading import load as load
@@ -227,19 +229,55 @@ def sample(
 
 
 def prior(loaded: Loaded) -> Prior:
-    """The family's prior graph: what interpolation, walks, truncation and latents need
-    (declared as ``prior`` in its `FamilySpec`, taking ``z`` and, conditional, ``labels``)."""
-    family = loaded.info.family
-    name = get_registry().family(family, load=False).prior
+    """The family's prior: what interpolation, walks, truncation and latents need. Its
+    ``prior`` graph (`FamilySpec`, taking ``z`` and, conditional, ``labels``), or for a
+    multi-step family the start x_T of its deterministic sampler, flattened."""
+    family = get_registry().family(loaded.info.family, load=False)
+    if family.multistep:
+        description = _description(loaded, family.multistep)
+        if not deterministic(description):
+            raise UsageError(
+                f"{family.name}'s default sampler adds noise at every step, so no latent "
+                "fixes its images: latent tools need a deterministic one (eta 0)"
+            )
+        s = loaded.info.spec
+        shape = (s.channels, s.size, s.size)
+        return Prior(family.multistep, math.prod(shape), description.num_classes, shape)
+    name = family.prior
     graph = loaded.model.graphs().get(name) if name else None
     z = graph.example.get("z") if graph else None
     if graph is None or z is None or z.dim() != 2 or set(graph.example) - {"z", "labels"}:
         raise UsageError(
-            f"{family} declares no prior graph of latents z: interpolation, walks, truncation "
-            "and latents files need one (docs/plugins.md, 'Latent tools')"
+            f"{family.name} declares no prior graph of latents z: interpolation, walks, "
+            "truncation and latents files need one (docs/plugins.md, 'Latent tools')"
         )
     classes = loaded.info.spec.num_classes if "labels" in graph.example else 0
     return Prior(name, int(z.shape[1]), classes)
+
+
+def _description(loaded: Loaded, graph: str) -> Diffusion:
+    found = describe(loaded.model.graphs()[graph].metadata)
+    if found is None:
+        raise UsageError(f"{loaded.info.family}'s {graph!r} graph carries no sampler description")
+    return found
+
+
+def _render(loaded: Loaded, spec: Prior, runner: Any) -> Callable[[Feed], torch.Tensor]:
+    """The images of a feed: through the prior graph, or the multi-step sampler from x_T."""
+    shape = spec.image
+
+    def through_graph(feed: Feed) -> torch.Tensor:
+        return runner(spec.graph, **{k: torch.from_numpy(v) for k, v in feed.items()})["image"]
+
+    if shape is None:
+        return through_graph
+    description, network = _description(loaded, spec.graph), runner_network(runner, spec.graph)
+
+    def through_sampler(feed: Feed) -> torch.Tensor:
+        x = feed["z"].reshape(len(feed["z"]), *shape)
+        return torch.from_numpy(denoise(description, network, x, labels=feed.get("labels")))
+
+    return through_sampler
 
 
 def sample_latents(
@@ -260,11 +298,9 @@ def sample_latents(
     spec = prior(loaded)
     feed, nrow = feed_for(spec, query, TorchDraws)
     runner = _runner(loaded, pick_runtime(runtime, loaded), dev, threads)
-    parts = []
+    render = _render(loaded, spec, runner)
     with torch.inference_mode():
-        for part in calls(feed, query.path):
-            tensors = {k: torch.from_numpy(v) for k, v in part.items()}
-            parts.append(runner(spec.graph, **tensors)["image"])
+        parts = [render(part) for part in calls(feed, query.path)]
     labels = torch.from_numpy(feed["labels"]) if "labels" in feed else None
     return Samples(torch.cat(parts), labels, runner.provider, nrow)
 
@@ -318,7 +354,9 @@ def invert(
 ) -> Inversion:
     """The latents (and classes) whose images are closest to ``images`` (N, C, H, W in
     [-1, 1], at the model's size): by Adam through the prior graph from ``restarts`` starts,
-    in pixels and (``perceptual``) in zoo's digit classifier's features; a family that
+    in pixels and (``perceptual``) in zoo's digit classifier's features (a multi-step family
+    runs its sampler backwards instead, and ``steps``, ``restarts``, ``seed`` and
+    ``perceptual`` do not apply: `zoo.runtime.inversion.invert_sampler`); a family that
     encodes (the VAE) gives the first start. ``.z`` and ``.labels`` render with
     `sample_latents` / ``zoo sample --latents``. See `zoo.runtime.inversion`."""
     loaded = loaded or load(source, "cpu")
@@ -332,11 +370,14 @@ def invert(
         raise UsageError(f"{loaded.path}: inversion needs gradients; invert its weights or run")
     dev = resolve_device(device)
     model = loaded.model.to(dev).eval()
-    network = model.graphs()[spec.graph].module.requires_grad_(False)
     targets = images.to(dev, torch.float32)
     given = None if labels is None else torch.tensor(labels, dtype=torch.int64, device=dev)
     if given is not None and (len(given) != len(targets) or not spec.conditional):
         raise UsageError("--label gives one class per image, for conditional models")
+    if spec.image is not None:
+        network = runner_network(TorchRunner(model.graphs(), dev), spec.graph)
+        return invert_sampler(_description(loaded, spec.graph), network, targets, given)
+    network = model.graphs()[spec.graph].module.requires_grad_(False)
     features = load_classifier().feature_map if perceptual else None
     start = model.encode_prior(targets)
     return run_inversion(network, spec, targets, steps=steps, restarts=restarts, seed=seed,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from zoo.cli.common import offline_option
 
@@ -50,7 +51,9 @@ from zoo.cli.common import offline_option
 def invert_cmd(source, inputs, out, steps, restarts, seed, labels, preview, pixels_only, device):
     """Find, for each --input image, the latent (and class) whose image through SOURCE's
     prior is closest: in pixels and in zoo's digit classifier's features, by Adam from
-    several starts (a VAE starts from its encoder). Families with a prior graph."""
+    several starts (a VAE starts from its encoder). Families with a prior graph; a
+    diffusion or flow model instead runs its deterministic sampler backwards to the noise
+    that samples the image (and picks the class it denoises best)."""
     import numpy as np
     import torch
 
@@ -69,6 +72,15 @@ def invert_cmd(source, inputs, out, steps, restarts, seed, labels, preview, pixe
             raise UsageError(f"--preview {preview.name}: the preview is a .png grid")
     loaded = api.load(source, "cpu")
     spec = loaded.model.spec
+    if api.prior(loaded).image is not None:  # a multi-step sampler, run backwards
+        ctx = click.get_current_context()
+        search = ("steps", "restarts", "seed", "pixels_only")
+        said = [n for n in search if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE]
+        if said:
+            raise UsageError(
+                f"{loaded.info.family} inverts by running its sampler backwards, with no "
+                f"search: drop {', '.join('--' + n.replace('_', '-') for n in said)}"
+            )
     images = load_inputs(list(inputs), spec.channels, spec.size, loaded.info.data)
     given = parse_labels(labels, spec.num_classes) if labels else None
     if given is not None and len(given) != len(images):

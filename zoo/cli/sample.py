@@ -103,9 +103,9 @@ def sample_cmd(
     """Sample from SOURCE: a catalogue name (its pretrained weights), a run directory, a
     .safetensors or .onnx file, or an http(s) URL of a .safetensors file.
 
-    Families with a prior graph also interpolate (--interpolate), walk (--walk), truncate
-    (--truncation) and render latents (--latents), without torch where no gradient is
-    needed."""
+    Families with a prior graph, and diffusion models with a deterministic sampler, also
+    interpolate (--interpolate), walk (--walk), truncate (--truncation) and render latents
+    (--latents), without torch where no gradient is needed."""
     from zoo.base.grids import ANIMATIONS, check_output, check_size
     from zoo.errors import UsageError
     from zoo.runtime.latents import LatentQuery
@@ -295,16 +295,17 @@ def _latents_without_torch(
     from zoo.base.grids import check_size, save_arrays, to_uint8
     from zoo.base.torch_random import TorchGenerator
     from zoo.runtime.latents import feed_for
-    from zoo.runtime.onnx_sampling import PriorSampler
+    from zoo.runtime.onnx_sampling import PriorSampler, StepSampler
 
-    if not _on_cpu(device):
+    if not _on_cpu(device) or not path.is_file():
         return False
-    sampler = PriorSampler.open(path, threads) if path.is_file() else None
-    if sampler is None:
+    sampler = PriorSampler.open(path, threads) or StepSampler.open(path, threads)
+    prior = sampler.prior if sampler is not None else None
+    if sampler is None or prior is None:
         return False
     query = _with_labels(query, labels, sampler.info.spec.num_classes)
     try:
-        feed, per_row = feed_for(sampler.prior, query, TorchGenerator)
+        feed, per_row = feed_for(prior, query, TorchGenerator)
     except ValueError:  # fewer than 16 values: torch draws them another way
         return False
     check_size(out, len(feed["z"]))

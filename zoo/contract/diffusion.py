@@ -23,6 +23,11 @@ Objectives and samplers (with the papers' notation):
 The random numbers come from ``draws`` (`zoo.base.torch_random.Draws`): x_T first, then (a
 conditional model without labels) the labels, then each ancestral step's noise, so torch's
 generator and `zoo.base.torch_random` give the same images.
+
+Where the default sampler is deterministic (DDIM with eta 0, Euler, Heun), x_T alone fixes
+the image, so it is the model's latent: `denoise` samples from a given x_T (zoo's
+interpolation, walks, truncation and latents files), `invert` runs the steps backwards from
+an image, and `class_errors` says which class a conditional model holds an image to be.
 """
 
 from __future__ import annotations
@@ -44,6 +49,12 @@ SCHEDULES = {"epsilon": ("linear", "cosine"), "velocity": ("flow",)}
 SAMPLERS = {"epsilon": ("ddim", "ddpm"), "velocity": ("euler", "heun")}
 MAX_T, MAX_STEPS = 10_000, 1_000
 META_KEY = "diffusion"  # the graph metadata key that carries the description
+# fixed-point refinements per inverted step (`invert`). Measured on 8 held-out digits, the
+# pixel error of the inverted latents' images: flow-mnist (5 Euler steps) 0.017 / 0.010 /
+# 0.009 / 0.008 for 0-3 refinements; ddpm-mnist (50 DDIM steps) 0.035 / 0.049 / 0.068 / 0.096,
+# since its sampler clips each step's x0 estimate, which the inverse cannot undo
+REFINE = {"velocity": 3, "epsilon": 0}
+CLASS_TRIALS = 8  # noise levels `class_errors` compares the classes at
 
 
 # (x, t, labels or None) -> prediction, all NumPy: the family's network in either runtime
@@ -178,45 +189,176 @@ def sample(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``n`` images (float32 NCHW in [-1, 1]) and their labels: x_T from ``draws``, then the
     labels where the model is conditional and none are given, then the sampler's steps."""
-    d = description
-    steps = d.steps if steps is None else steps
+    description.check(*_options(description, steps, sampler, eta, guidance))
+    if labels is not None and not description.num_classes:
+        raise UsageError("this model is not conditional: drop --label")
+    x = draws.randn(n, *shape)
+    if description.num_classes and labels is None:
+        labels = draws.randint(description.num_classes, n)
+    images = denoise(description, network, x, draws=draws, steps=steps, sampler=sampler,
+                     eta=eta, guidance=guidance, labels=labels)  # fmt: skip
+    return images, labels
+
+
+def _options(
+    d: Diffusion, steps: int | None, sampler: str | None, eta: float | None, guidance: float | None
+) -> tuple[str, int, float, float]:
+    """The sampler, steps, eta and guidance asked for, the description's where not."""
     sampler = d.sampler if sampler is None else sampler
     eta = (1.0 if sampler == "ddpm" else d.eta) if eta is None else eta
-    guidance = d.guidance if guidance is None else guidance
+    return (sampler, d.steps if steps is None else steps, eta,
+            d.guidance if guidance is None else guidance)  # fmt: skip
+
+
+def deterministic(d: Diffusion) -> bool:
+    """Whether the default sampler draws no noise after x_T, so that x_T alone fixes the
+    image: what interpolation, walks, truncation and inversion need of a latent."""
+    return d.objective == "velocity" or _options(d, None, None, None, None)[2] == 0
+
+
+def denoise(
+    description: Diffusion,
+    network: Network,
+    x: np.ndarray,
+    *,
+    draws: Draws | None = None,
+    steps: int | None = None,
+    sampler: str | None = None,
+    eta: float | None = None,
+    guidance: float | None = None,
+    labels: np.ndarray | None = None,
+) -> np.ndarray:
+    """The sampler's steps from x_T = ``x`` (NCHW) to images (float32 in [-1, 1]);
+    ``draws`` gives the noise of stochastic steps (ddpm, or ddim with eta > 0)."""
+    d = description
+    sampler, steps, eta, guidance = _options(d, steps, sampler, eta, guidance)
     d.check(sampler, steps, eta, guidance)
-    if labels is not None and not d.num_classes:
-        raise UsageError("this model is not conditional: drop --label")
-    x = draws.randn(n, *shape).astype(np.float64)
-    if d.num_classes and labels is None:
-        labels = draws.randint(d.num_classes, n)
+    n, shape = len(x), x.shape[1:]
+    x = x.astype(np.float64)
+    net = _prediction(d, network, guidance, labels)
+    if d.objective == "velocity":
+        for now, nxt in itertools.pairwise(d.times(steps)):
+            x = _flow_step(net, sampler, x, now, nxt)
+        return np.clip(x, -1, 1).astype(np.float32)
+    abar = d.alpha_bar()
+    ts = d.times(steps)
+    for i, step in enumerate(ts):
+        prev = ts[i + 1] if i + 1 < len(ts) else 0
+        a_t = abar[step - 1]
+        a_prev = abar[prev - 1] if prev > 0 else 1.0
+        eps = net(x, step / d.timesteps)
+        x0 = np.clip((x - math.sqrt(1 - a_t) * eps) / math.sqrt(a_t), -1, 1)
+        eps = (x - math.sqrt(a_t) * x0) / math.sqrt(1 - a_t)  # consistent with the clip
+        sigma = eta * math.sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev))
+        x = math.sqrt(a_prev) * x0 + math.sqrt(max(1 - a_prev - sigma**2, 0.0)) * eps
+        if sigma > 0 and prev > 0:
+            if draws is None:
+                raise UsageError("this sampler adds noise at each step: give it draws")
+            x = x + sigma * draws.randn(n, *shape).astype(np.float64)
+    return np.clip(x, -1, 1).astype(np.float32)
+
+
+def invert(
+    description: Diffusion,
+    network: Network,
+    images: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    refine: int | None = None,
+) -> np.ndarray:
+    """The x_T from which the default deterministic sampler draws ``images`` (NCHW in
+    [-1, 1]): its steps undone one by one from t = 0 (DDIM inversion, Song et al. 2021). Each
+    step's input solves "step(input) = output" by fixed-point iteration, starting from the
+    prediction at the output (the classic inversion) and ``refine`` times (default: REFINE)
+    re-evaluated at the current estimate, so that few, large steps (a flow's 5) invert too,
+    not only many small ones (fixed-point inversion: Pan et al. 2023, "Effective Real Image
+    Editing with Accelerated Iterative Diffusion Inversion")."""
+    d = description
+    sampler, steps, _, guidance = _options(d, None, None, None, None)
+    refine = REFINE[d.objective] if refine is None else refine
+    if not deterministic(d):
+        raise UsageError("this model's default sampler adds noise: its images have no latent")
+    x = images.astype(np.float64)
+    net = _prediction(d, network, guidance, labels)
+    if d.objective == "velocity":
+        for now, nxt in reversed(list(itertools.pairwise(d.times(steps)))):
+            y = x  # x = y - (step(x) - x): the step's increment taken where it starts
+            for _ in range(refine + 1):
+                x = y - (_flow_step(net, sampler, x, now, nxt) - x)
+        return x.astype(np.float32)
+    abar, ts = d.alpha_bar(), d.times(steps)
+    for i in reversed(range(len(ts))):
+        step, prev = ts[i], (ts[i + 1] if i + 1 < len(ts) else 0)
+        a_t, a_prev = abar[step - 1], (abar[prev - 1] if prev > 0 else 1.0)
+        y = x  # x_t = sqrt(a_t) x0 + sqrt(1 - a_t) eps, with x0 from y and eps at x_t
+        for _ in range(refine + 1):
+            eps = net(x, step / d.timesteps)
+            x0 = (y - math.sqrt(1 - a_prev) * eps) / math.sqrt(a_prev)
+            x = math.sqrt(a_t) * x0 + math.sqrt(1 - a_t) * eps
+    return x.astype(np.float32)
+
+
+def class_errors(
+    description: Diffusion, network: Network, images: np.ndarray, trials: int = CLASS_TRIALS
+) -> np.ndarray:
+    """(images, classes): how badly the network predicts each image's noising under each
+    class, averaged over ``trials`` noise levels spread over (0, 1), the same noise for every
+    class; the lowest is the class the model holds the image to be (a diffusion classifier:
+    Li et al. 2023, "Your Diffusion Model is Secretly a Zero-Shot Classifier")."""
+    d, n = description, len(images)
+    rng = np.random.default_rng(0)
+    x0 = images.astype(np.float64)
+    errors = np.zeros((n, d.num_classes))
+    classes = np.repeat(np.arange(d.num_classes, dtype=np.int64), n)
+    for k in range(trials):
+        t, noise = (k + 0.5) / trials, rng.standard_normal(x0.shape)
+        if d.objective == "velocity":
+            x, target = (1 - t) * x0 + t * noise, noise - x0
+        else:
+            step = min(d.timesteps, max(1, round(t * d.timesteps)))
+            a = d.alpha_bar()[step - 1]
+            x, target, t = math.sqrt(a) * x0 + math.sqrt(1 - a) * noise, noise, step / d.timesteps
+        batch = np.concatenate([x] * d.num_classes).astype(np.float32)
+        pred = network(batch, np.full(len(batch), t, np.float32), classes)
+        errors += ((pred.reshape(d.num_classes, n, -1) - target.reshape(1, n, -1)) ** 2).mean(2).T
+    return errors / trials
+
+
+def _flow_step(
+    net: Callable[[np.ndarray, float], np.ndarray], sampler: str, x: np.ndarray, now: float,
+    nxt: float,
+) -> np.ndarray:  # fmt: skip
+    """One Euler or Heun step of dx/dt = v from ``now`` to ``nxt``."""
+    v = net(x, now)
+    if sampler == "heun" and nxt > 0:  # the last step stays Euler (Karras et al. 2022)
+        v = 0.5 * (v + net(x + (nxt - now) * v, nxt))
+    return x + (nxt - now) * v
+
+
+def _prediction(
+    d: Diffusion, network: Network, guidance: float, labels: np.ndarray | None
+) -> Callable[[np.ndarray, float], np.ndarray]:
+    """The (guided) network at one time for the whole batch, in float64."""
     predict = guided(network, d.num_classes, guidance)
 
     def net(x: np.ndarray, t: float) -> np.ndarray:
-        times = np.full(n, t, np.float32)
+        times = np.full(len(x), t, np.float32)
         return predict(x.astype(np.float32), times, labels).astype(np.float64)
 
-    if d.objective == "velocity":
-        ts = d.times(steps)
-        for now, nxt in itertools.pairwise(ts):
-            v = net(x, now)
-            if sampler == "heun" and nxt > 0:  # the last step stays Euler (Karras et al. 2022)
-                v = 0.5 * (v + net(x + (nxt - now) * v, nxt))
-            x = x + (nxt - now) * v
-    else:
-        abar = d.alpha_bar()
-        ts = d.times(steps)
-        for i, step in enumerate(ts):
-            prev = ts[i + 1] if i + 1 < len(ts) else 0
-            a_t = abar[step - 1]
-            a_prev = abar[prev - 1] if prev > 0 else 1.0
-            eps = net(x, step / d.timesteps)
-            x0 = np.clip((x - math.sqrt(1 - a_t) * eps) / math.sqrt(a_t), -1, 1)
-            eps = (x - math.sqrt(a_t) * x0) / math.sqrt(1 - a_t)  # consistent with the clip
-            sigma = eta * math.sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev))
-            x = math.sqrt(a_prev) * x0 + math.sqrt(max(1 - a_prev - sigma**2, 0.0)) * eps
-            if sigma > 0 and prev > 0:
-                x = x + sigma * draws.randn(n, *shape).astype(np.float64)
-    return np.clip(x, -1, 1).astype(np.float32), labels
+    return net
+
+
+def runner_network(run: Callable[..., dict[str, Any]], graph: str = "denoiser") -> Network:
+    """The ``Network`` of a zoo runner (torch tensors in and out, `zoo.contract.model.Runner`)."""
+    import torch
+
+    def network(x: np.ndarray, t: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        inputs = {"x": torch.from_numpy(x), "t": torch.from_numpy(t)}
+        if labels is not None:
+            inputs["labels"] = torch.from_numpy(labels)
+        return np.asarray(run(graph, **inputs)["prediction"].numpy())
+
+    return network
 
 
 def describe(graph_metadata: dict[str, Any]) -> Diffusion | None:

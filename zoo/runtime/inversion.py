@@ -8,6 +8,9 @@ from several random starts, keeping each image's best (the GAN-inversion recipe 
 that can encode (the VAE: `GenerativeModel.encode_prior`) gives the first start, which the
 steps then refine; with ``steps = 0`` that encoding is the answer. A conditional model's class
 is chosen first, by a shorter search from one start under every class.
+
+A multi-step family (diffusion, flow) needs no search: its deterministic sampler runs
+backwards from the image to the x_T that samples it (`invert_sampler`).
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from zoo.contract import diffusion
 from zoo.errors import UsageError
 from zoo.runtime.latents import Prior
 
@@ -144,3 +149,29 @@ def invert(
     with torch.no_grad():
         images = generator(z, *(() if labels is None else (labels,)))
     return Inversion(z.cpu(), None if labels is None else labels.cpu(), loss.cpu(), images.cpu())
+
+
+def invert_sampler(
+    description: diffusion.Diffusion,
+    network: diffusion.Network,
+    targets: torch.Tensor,
+    labels: torch.Tensor | None,
+) -> Inversion:
+    """A multi-step model's latents (x_T, flattened) for ``targets``: its sampler run
+    backwards (`zoo.contract.diffusion.invert`), the loss the pixel MSE of the images they
+    sample. A conditional model's class, where not given, is the one under which it
+    predicts the image's noising best (`zoo.contract.diffusion.class_errors`): with an exact
+    inversion every class reconstructs the image, so reconstruction cannot choose."""
+    x = targets.detach().cpu().numpy()
+    classes = None if labels is None else labels.cpu().numpy()
+    if classes is None and description.num_classes:
+        classes = diffusion.class_errors(description, network, x).argmin(1).astype(np.int64)
+    z = diffusion.invert(description, network, x, labels=classes)
+    images = diffusion.denoise(description, network, z, labels=classes)
+    loss = ((images - x) ** 2).reshape(len(x), -1).mean(1).astype(np.float32)
+    return Inversion(
+        torch.from_numpy(z.reshape(len(z), -1)),
+        None if classes is None else torch.from_numpy(classes),
+        torch.from_numpy(loss),
+        torch.from_numpy(images),
+    )

@@ -40,6 +40,8 @@ class Prior:
     graph: str
     latent: int  # the width of z
     num_classes: int = 0  # 0: the graph takes no labels
+    # a multi-step family's: z is the start x_T of this shape (C, H, W) of its sampler
+    image: tuple[int, int, int] | None = None
 
     @property
     def conditional(self) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from zoo.base.torch_random import MIN_NORMALS, TorchGenerator
-from zoo.contract.diffusion import Diffusion, describe
+from zoo.contract.diffusion import Diffusion, denoise, describe, deterministic
 from zoo.contract.diffusion import sample as run_sampler
 from zoo.contract.metadata import ModelInfo
 from zoo.errors import UsageError
@@ -150,6 +150,7 @@ class StepSampler:
     info: ModelInfo
     session: Any
     description: Diffusion
+    graph: str = "denoiser"
 
     @classmethod
     def open(cls, path: Path, threads: int = 0) -> StepSampler | None:
@@ -161,31 +162,51 @@ class StepSampler:
         description = describe(onnx_metadata(file))
         if description is None:
             raise UsageError(f"{path}: its {graph!r} graph carries no diffusion description")
-        return cls(info, open_session(file, None, threads), description)
+        return cls(info, open_session(file, None, threads), description, graph)
 
     @property
     def provider(self) -> str:
         return str(self.session.get_providers()[0])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        spec = self.info.spec
+        return (spec.channels, spec.size, spec.size)
+
+    @property
+    def prior(self) -> Prior | None:
+        """The latents the deterministic sampler starts from (x_T, flattened), as
+        `zoo.api.prior` gives them; None where the default sampler adds noise."""
+        if not deterministic(self.description):
+            return None
+        return Prior(self.graph, math.prod(self.shape), self.description.num_classes, self.shape)
+
+    def render(self, feed: Feed, one_by_one: bool = False) -> np.ndarray:
+        """The images the sampler draws from the feed's x_T (``z``) and labels."""
+        return np.concatenate([
+            denoise(self.description, self._network, part["z"].reshape(-1, *self.shape),
+                    labels=part.get("labels"))
+            for part in calls(feed, one_by_one)
+        ])  # fmt: skip
+
+    def _network(self, x: np.ndarray, t: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
+        feed = {"x": x, "t": t, **({"labels": classes} if classes is not None else {})}
+        (out,) = self.session.run(["prediction"], feed)
+        check_finite_outputs({"prediction": out}, self.graph)
+        return np.asarray(out)
 
     def sample(
         self, n: int, seed: int, labels: list[int] | None = None, options: dict | None = None
     ) -> tuple[np.ndarray, np.ndarray | None] | None:
         """``n`` images and their labels as the torch path samples them; None where NumPy
         cannot mirror torch's draws (fewer than 16 values)."""
-        spec, o = self.info.spec, options or {}
-        shape = (spec.channels, spec.size, spec.size)
-        if n * math.prod(shape) < MIN_NORMALS:
+        o = options or {}
+        if n * math.prod(self.shape) < MIN_NORMALS:
             return None
-
-        def network(x: np.ndarray, t: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
-            feed = {"x": x, "t": t, **({"labels": classes} if classes is not None else {})}
-            (out,) = self.session.run(["prediction"], feed)
-            check_finite_outputs({"prediction": out}, "denoiser")
-            return np.asarray(out)
-
         given = np.asarray(labels, np.int64) if labels else None
         images, _ = run_sampler(
-            self.description, network, TorchGenerator(seed), n, shape, steps=o.get("steps"),
+            self.description, self._network, TorchGenerator(seed), n, self.shape,
+            steps=o.get("steps"),
             sampler=o.get("sampler"), eta=o.get("eta"), guidance=o.get("guidance"), labels=given,
         )  # fmt: skip
         return images, given
