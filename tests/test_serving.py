@@ -587,6 +587,37 @@ def test_the_page_samples_picks_classes_and_translates_uploads(served, browser, 
     page.close()
 
 
+def test_the_page_offers_a_diffusion_models_latent_tools(cache, browser, tmp_path):
+    """For a diffusion model the page shows the steps box and, its sampler being
+    deterministic, the truncation slider, the interpolation strip and the invert button."""
+    from PIL import Image
+
+    server = Served(cache, "flow-mnist")
+    try:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.base + "/")
+        page.wait_for_function("document.querySelectorAll('#model option').length === 1")
+        assert page.is_visible("#denoise-box") and page.is_visible("#truncation-box")
+        assert page.is_visible("#path-box") and page.is_visible("#invert")
+        page.fill("#n", "16")
+        page.fill("#seed", "3")
+        with page.expect_response(lambda r: "truncation=0.50" in r.url and "n=16" in r.url):
+            page.eval_on_selector(
+                "#truncation", "e => { e.value = '0.5'; e.dispatchEvent(new Event('change')); }"
+            )
+        shown = np.asarray(Image.open(io.BytesIO(_shown_bytes(page, "#grid"))).convert("L"))
+        cli = _cli_png(server, tmp_path, "flow-mnist", "-n", "16", "--seed", "3",
+                       "--truncation", "0.5")  # fmt: skip
+        expected = np.asarray(Image.open(io.BytesIO(cli)).convert("L"))
+        assert np.abs(shown.astype(int) - expected.astype(int)).max() <= 1
+        assert errors == []
+        page.close()
+    finally:
+        server.stop()
+
+
 def test_a_lone_client_is_never_kept_waiting_for_a_batch():
     from concurrent.futures import ThreadPoolExecutor
 
@@ -609,6 +640,8 @@ def test_a_lone_client_is_never_kept_waiting_for_a_batch():
 def test_a_diffusion_model_samples_over_http_as_zoo_sample_does(cache, tmp_path):
     """The sampling loop runs in the server (in NumPy, each network call through the
     batcher), with the family's options from the query."""
+    from PIL import Image
+
     server = Served(cache, "flow-mnist")
     try:
         (listed,) = httpx.get(server.base + "/v1/models").json()["models"]
@@ -627,12 +660,35 @@ def test_a_diffusion_model_samples_over_http_as_zoo_sample_does(cache, tmp_path)
             ("steps=0", "steps"),
             ("sampler=ddim", "does not go with velocity"),
             ("steps=x", "steps must be an integer"),
-            ("truncation=0.5", "draws no latent to truncate"),
             ("guidance=99", "guidance 99.0: use a value from 0 to 50"),
         ]:
             r = httpx.get(f"{server.base}/v1/models/flow-mnist/sample?n=4&{bad}")
             assert r.status_code == 400 and message in r.json()["error"], (bad, r.text)
         r = httpx.get(f"{server.base}/v1/models/flow-mnist/sample?n=2&steps=2")
         assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        # its latent is x_T: truncation, interpolation and inversion, as zoo sample does them
+        assert listed["latent"]
+        base = f"{server.base}/v1/models/flow-mnist"
+        r = httpx.get(f"{base}/sample?n=4&seed=2&label=3&truncation=0.8&format=npy")
+        assert r.status_code == 200, r.text
+        cli = tmp_path / "truncated.npz"
+        args = ["-n", "4", "--seed", "2", "--label", "3", "--truncation", "0.8"]
+        subprocess.run([sys.executable, "-m", "zoo", "sample", "flow-mnist", *args, "--out",
+                        str(cli)], env=server.env, check=True, capture_output=True)  # fmt: skip
+        truncated = np.load(io.BytesIO(r.content)).astype(int)
+        assert np.abs(truncated - np.load(cli)["images"].astype(int)).max() <= 1
+        r = httpx.get(f"{base}/interpolate?seeds=5,6&steps=4&label=7&format=npy")
+        assert r.status_code == 200, r.text
+        path = np.load(io.BytesIO(r.content)).astype(int)
+        one = np.load(io.BytesIO(httpx.get(f"{base}/sample?n=1&seed=5&label=7&format=npy").content))
+        assert path.shape[0] == 4 and np.abs(path[0] - one[0].astype(int)).max() <= 1
+        upload = io.BytesIO()
+        Image.fromarray(path[0, 0].astype(np.uint8)).save(upload, format="PNG")
+        r = httpx.post(f"{base}/invert?steps=5", content=upload.getvalue())
+        assert r.status_code == 400 and "drop steps and restarts" in r.json()["error"]
+        r = httpx.post(f"{base}/invert?format=npy", content=upload.getvalue(), timeout=120)
+        assert r.status_code == 200, r.text
+        back = np.load(io.BytesIO(r.content)).astype(int)
+        assert np.abs(back[0] - path[0]).mean() < 8  # of 255: the sampler run backwards
     finally:
         server.stop()

@@ -252,8 +252,11 @@ def denoise(
         sigma = eta * math.sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev))
         x = math.sqrt(a_prev) * x0 + math.sqrt(max(1 - a_prev - sigma**2, 0.0)) * eps
         if sigma > 0 and prev > 0:
-            if draws is None:
-                raise UsageError("this sampler adds noise at each step: give it draws")
+            if draws is None:  # from a latent: nothing to draw the steps' noise from
+                raise UsageError(
+                    f"--sampler {sampler} with --eta {eta:g} adds noise at every step, so a "
+                    "latent alone does not fix the images: use eta 0"
+                )
             x = x + sigma * draws.randn(n, *shape).astype(np.float64)
     return np.clip(x, -1, 1).astype(np.float32)
 

@@ -30,6 +30,7 @@ import io
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -54,10 +55,12 @@ from starlette.routing import Route
 from zoo import __version__
 from zoo.base.grids import encode_png, fit_square, grid, to_uint8
 from zoo.base.torch_random import MIN_NORMALS, TorchGenerator
+from zoo.contract.diffusion import Network, denoise, deterministic
 from zoo.contract.diffusion import sample as run_sampler
 from zoo.errors import UsageError
 from zoo.runtime.latents import (
     MIN_TRUNCATION,
+    Feed,
     Prior,
     check_truncation,
     interpolation,
@@ -242,11 +245,30 @@ def _prior(model: ServedModel) -> ServedGraph:
     return graph
 
 
-def _latent(model: ServedModel, graph: ServedGraph) -> Prior:
+def _latents(model: ServedModel) -> tuple[ServedGraph, Prior]:
+    """The graph and the latent that truncation, interpolation and inversion go through: the
+    prior graph's z, or x_T of a multi-step model whose default sampler is deterministic."""
+    if model.multistep and model.description is not None:
+        if not deterministic(model.description):
+            raise Problem(400, f"{model.name}'s default sampler adds noise: it has no latent")
+        spec = model.info.spec
+        shape = (spec.channels, spec.size, spec.size)
+        latent = Prior(model.multistep, spec.channels * spec.size**2, model.description.num_classes,
+                       shape)  # fmt: skip
+        return model.graphs[model.multistep], latent
+    graph = _prior(model)
     z = next((spec for spec in graph.inputs if spec.name == "z"), None)
     if z is None or len(z.shape) != 2 or z.shape[1] < 1:
         raise Problem(400, f"{graph.name} does not take a latent z of a fixed width")
-    return Prior(graph.graph, z.shape[1], model.info.spec.num_classes if model.conditional else 0)
+    classes = model.info.spec.num_classes if model.conditional else 0
+    return graph, Prior(graph.graph, z.shape[1], classes)
+
+
+def has_latents(model: ServedModel) -> bool:
+    """Whether the page may offer truncation, paths and inversion for ``model``."""
+    if model.multistep:
+        return model.description is not None and deterministic(model.description)
+    return bool(model.prior)
 
 
 STEP_OPTIONS = {"steps": (int, "an integer"), "sampler": (str, "a name"),
@@ -350,7 +372,8 @@ def create_app(server: Server) -> Starlette:
             graphs = {g.graph: protocol.metadata(g) for g in m.graphs.values()}
             listed.append(
                 {"name": m.name, "origin": m.origin, "prior": m.prior,
-                 "multistep": m.multistep, "conditional": m.conditional, "card": m.card,
+                 "multistep": m.multistep, "latent": has_latents(m),
+                 "conditional": m.conditional, "card": m.card,
                  "graphs": graphs,
                  **({"sampler": asdict(m.description)} if m.description else {})}
             )  # fmt: skip
@@ -358,18 +381,26 @@ def create_app(server: Server) -> Starlette:
 
     async def sample(request: Request) -> Response:
         model = server.model(request.path_params["model"])
-        graph = None if model.multistep else _prior(model)  # None: a multi-step sampler
         n = _int(request, "n", 64, 1, limits.max_images)
         seed = _int(request, "seed", 0, 0, 2**63 - 1)
         labels, nrow = _labels(request, model, n)
         total = len(labels) if labels else n
         if total > limits.max_images:
             raise Problem(400, f"{total:,} images is over the {limits.max_images:,} allowed")
-        if graph is None:
-            images = await sample_steps(request, model, total, seed, labels)
+        psi = _truncation(request)
+        if model.multistep and psi is None:  # the sampler draws x_T, labels and its noise
+            assert model.description is not None
+            spec = model.info.spec
+            shape = (spec.channels, spec.size, spec.size)
+            given = None if labels is None else np.asarray(labels, np.int64)
+            options = _step_options(request)
+            draw = partial(run_sampler, model.description, draws=TorchGenerator(seed), n=total,
+                           shape=shape, labels=given, **options)  # fmt: skip
+            images = await stepping(model, lambda network: draw(network=network)[0])
             return _images_response(request, images, nrow)
+        graph, latent = _latents(model)
         try:
-            feed = seeded(_latent(model, graph), seed, total, labels, _truncation(request))
+            feed = seeded(latent, seed, total, labels, psi)
         except UsageError as exc:
             raise Problem(400, str(exc)) from None
         if feed is None:
@@ -377,23 +408,30 @@ def create_app(server: Server) -> Starlette:
                 400,
                 f"{model.name}: ask for more images (torch draws fewer than 16 values otherwise)",
             )
-        outputs = await server.infer(graph, feed)
-        return _images_response(request, outputs["image"], nrow)
+        options = _step_options(request) if model.multistep else {}
+        images = await render(model, graph, latent, feed, **options)
+        return _images_response(request, images, nrow)
 
-    async def sample_steps(
-        request: Request, model: ServedModel, n: int, seed: int, labels: list[int] | None
+    async def render(
+        model: ServedModel, graph: ServedGraph, latent: Prior, feed: Feed, **options: Any
     ) -> np.ndarray:
-        """A multi-step model's samples: zoo's sampling loop (zoo.contract.diffusion) in a
-        worker thread, each of its network calls through the graph's batcher like any
+        """The images of latents: through the prior graph, or a multi-step model's sampler
+        from x_T (with the sampler's ``options``: steps, sampler, eta, guidance)."""
+        shape = latent.image
+        if shape is None:
+            return np.asarray((await server.infer(graph, feed))["image"])
+        assert model.description is not None  # a latent of this shape: a multi-step model
+        x = feed["z"].reshape(-1, *shape)
+        work = partial(denoise, model.description, x=x, labels=feed.get("labels"), **options)
+        return await stepping(model, lambda network: work(network=network))
+
+    async def stepping(model: ServedModel, work: Callable[[Network], np.ndarray]) -> np.ndarray:
+        """Runs ``work`` (zoo's sampling loop, zoo.contract.diffusion) in a worker thread,
+        each call of the network it is given going through the graph's batcher like any
         request's, the whole within the request timeout."""
-        assert model.description is not None
-        graph, spec = model.graphs[model.multistep], model.info.spec
-        options = _step_options(request)
-        if request.query_params.get("truncation"):
-            raise Problem(400, f"{model.name} draws no latent to truncate: drop truncation")
-        shape = (spec.channels, spec.size, spec.size)
-        if n * shape[0] * shape[1] * shape[2] < MIN_NORMALS:
-            raise Problem(400, f"{model.name}: ask for more images")
+        graph = model.graphs[model.multistep]
+        if model.info.spec.channels * model.info.spec.size**2 < MIN_NORMALS:
+            raise Problem(400, f"{model.name}: its images are too small to sample here")
         loop, late = asyncio.get_running_loop(), asyncio.Event()
         too_late = Problem(504, f"{model.name} did not answer within {limits.timeout:g} s")
 
@@ -404,33 +442,28 @@ def create_app(server: Server) -> Starlette:
             done = asyncio.run_coroutine_threadsafe(server.infer(graph, feed), loop)
             return np.asarray(done.result()["prediction"])
 
-        given = None if labels is None else np.asarray(labels, np.int64)
-        draw = partial(run_sampler, model.description, network, TorchGenerator(seed), n, shape,
-                       labels=given, **options)  # fmt: skip
         try:
-            images, _ = await asyncio.wait_for(asyncio.to_thread(draw), limits.timeout)
+            return await asyncio.wait_for(asyncio.to_thread(work, network), limits.timeout)
         except UsageError as exc:
             raise Problem(400, str(exc).replace("--", "")) from None
         except TimeoutError:
             late.set()
             raise too_late from None
-        return images
 
     async def interpolate(request: Request) -> Response:
         model = server.model(request.path_params["model"])
-        graph = _prior(model)
+        graph, prior = _latents(model)
         seeds = request.query_params.get("seeds", "0,1").split(",")
         if len(seeds) != 2 or not all(s.isdigit() and int(s) < 2**63 for s in seeds):
             raise Problem(400, "seeds must be two seeds, A,B")
         steps = _int(request, "steps", 8, 2, 256)
         labels, _ = _labels(request, model, 1)
-        prior, psi = _latent(model, graph), _truncation(request)
+        psi = _truncation(request)
         ends = [seeded(prior, int(seed), 1, labels, psi) for seed in seeds]
         if any(end is None for end in ends):
             raise Problem(400, f"{model.name}'s latent is too small to interpolate")
         feed = interpolation([end for end in ends if end is not None], steps)
-        outputs = await server.infer(graph, feed)
-        return _images_response(request, outputs["image"], steps)
+        return _images_response(request, await render(model, graph, prior, feed), steps)
 
     async def transform(request: Request) -> Response:
         model = server.model(request.path_params["model"])
@@ -454,15 +487,18 @@ def create_app(server: Server) -> Starlette:
         """An upload's closest image through the model's prior: `zoo invert` in a child
         process (it needs torch, which the server never imports), then the prior graph here."""
         model = server.model(request.path_params["model"])
-        graph = _prior(model)
-        prior = _latent(model, graph)
+        graph, prior = _latents(model)
         if model.source.endswith(".onnx"):
             raise Problem(400, f"{model.name} is served from an ONNX file: inversion needs its "
                                "weights (serve the weights, or run zoo invert)")  # fmt: skip
         spec = model.info.spec
         image = _decode_image(await _body(request, limits.max_body), spec.channels, spec.size)
-        steps = _int(request, "steps", INVERT_STEPS, 0, 1000)
-        restarts = _int(request, "restarts", 2, 1, 8)
+        search: list[str] = []  # a multi-step model runs its sampler backwards: no search
+        if prior.image is not None and {"steps", "restarts"} & set(request.query_params):
+            raise Problem(400, f"{model.name} inverts with no search: drop steps and restarts")
+        if prior.image is None:
+            steps = _int(request, "steps", INVERT_STEPS, 0, 1000)
+            search = ["--steps", str(steps), "--restarts", str(_int(request, "restarts", 2, 1, 8))]
         if server.inverting.locked():
             raise Problem(503, "an inversion is running; try again", {"Retry-After": "5"})
         async with server.inverting:
@@ -470,8 +506,8 @@ def create_app(server: Server) -> Starlette:
                 target, found = Path(tmp) / "upload.png", Path(tmp) / "found.npz"
                 target.write_bytes(encode_png(grid(to_uint8(image), 1)))
                 command = [sys.executable, "-m", "zoo", "invert", model.source, "--input",
-                           str(target), "--out", str(found), "--steps", str(steps),
-                           "--restarts", str(restarts), "--device", "cpu", "--offline"]  # fmt: skip
+                           str(target), "--out", str(found), *search, "--device", "cpu",
+                           "--offline"]  # fmt: skip
                 child = await asyncio.create_subprocess_exec(
                     *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
                 )
@@ -486,8 +522,7 @@ def create_app(server: Server) -> Starlette:
                     status = 400 if child.returncode == 2 else 500
                     raise Problem(status, f"zoo invert: {line[0].removeprefix('Error: ')[:300]}")
                 feed = read_latents(found, prior)
-        outputs = await server.infer(graph, feed)
-        return _images_response(request, outputs["image"], 1)
+        return _images_response(request, await render(model, graph, prior, feed), 1)
 
     async def shipped_grid(request: Request) -> Response:
         model = server.model(request.path_params["model"])
