@@ -90,3 +90,20 @@ def test_a_card_names_the_precision_where_auto_may_pick_bf16():
 
     assert "zoo train dcgan-mnist --precision fp32 --out runs/dcgan-mnist" in card("dcgan-mnist")
     assert "zoo train vae-mnist --out runs/vae-mnist" in card("vae-mnist")
+
+
+def test_a_step_that_fails_in_bf16_trains_in_float32(native, monkeypatch, tmp_path):
+    """An op without a bf16 kernel fails the measurement's bf16 steps, not the run."""
+    import contextlib
+
+    from zoo.training import trainer
+
+    @contextlib.contextmanager
+    def failing(precision, device):
+        if precision == "bf16":
+            raise RuntimeError("no bf16 kernel")
+        yield
+
+    monkeypatch.setattr(trainer, "autocast", failing)
+    _, record = train(tmp_path / "r", "auto", True)
+    assert record["precision"] == "fp32" and record["precision_images_per_s"]["bf16"] == 0.0

@@ -54,13 +54,17 @@ def choose_precision(
         return "bf16", None
     if not recipe_allows or not native_bf16(cpu_features()):
         return "fp32", None
-    rates = measure()
+    rates = measure()  # bf16 0: the model's step failed under bf16 autocast
     gain = rates["bf16"] / rates["fp32"]
     chosen = "bf16" if gain >= BF16_GAIN else "fp32"
+    why = (
+        f"bf16 trained {gain:.2f}x float32's images/s in a short measurement on this CPU; "
+        f"bf16 needs {BF16_GAIN}x"
+        if gain
+        else "the model's step fails under bf16 autocast"
+    )
     print(
-        f"zoo: --precision auto: {'bf16 autocast' if chosen == 'bf16' else 'float32'} (bf16 "
-        f"trained {gain:.2f}x float32's images/s in a short measurement on this CPU; bf16 "
-        f"needs {BF16_GAIN}x)",
+        f"zoo: --precision auto: {'bf16 autocast' if chosen == 'bf16' else 'float32'} ({why})",
         file=sys.stderr,
     )
     return chosen, {k: round(v, 1) for k, v in rates.items()}

@@ -422,11 +422,17 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             for _ in range(rounds):
                 for precision in ("fp32", "bf16"):
-                    with autocast(precision, self.device):
-                        model.train_step(self._batch(k), self.step)
-                        start = time.perf_counter()
-                        for _ in range(steps):
+                    try:
+                        with autocast(precision, self.device):
                             model.train_step(self._batch(k), self.step)
+                            start = time.perf_counter()
+                            for _ in range(steps):
+                                model.train_step(self._batch(k), self.step)
+                    except RuntimeError:  # an op without a bf16 kernel: float32 it is
+                        if precision == "fp32":
+                            raise
+                        rates[precision] = 0.0
+                        continue
                     rate = steps * k * self.batches.batch_size / (time.perf_counter() - start)
                     rates[precision] = max(rates.get(precision, 0.0), rate)
         for batches, state in zip(draws, states):
