@@ -30,10 +30,10 @@ from zoo.judge.classifier import load_classifier
 sys.path.insert(0, str(Path(__file__).parent))
 from scores import LATENT_BEGIN, LATENT_END, markdown
 
-TRUNCATED = ("dcgan-mnist", "wgan-gp-mnist")
+TRUNCATED = ("dcgan-mnist", "wgan-gp-mnist", "flow-mnist")
 PSIS = (0.5, 0.7, 1.0, 1.5, None)
 INVERTED = ("gan-mnist", "dcgan-mnist", "cgan-mnist", "wgan-mnist", "wgan-gp-mnist",
-            "pggan-mnist", "vae-mnist")  # fmt: skip
+            "pggan-mnist", "vae-mnist", "ddpm-mnist", "flow-mnist")  # fmt: skip
 
 
 INVERSION_HEADERS = [
@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"`zoo invert NAME` on the first {args.digits} held-out digits of each model's data "
         f"({args.steps} steps, {args.restarts} starts, pixels and classifier features; the "
-        "VAE starts from its encoder), against the floor of random latents (the model's own "
+        "VAE starts from its encoder; the diffusion models run their sampler backwards, with "
+        "no search), against the floor of random latents (the model's own "
         "samples, seed 1). Pixel error: mean squared error in [-1, 1]; feature distance: mean "
         "squared distance in the classifier's 84-d features; class kept: the classifier reads "
         "the digit's true class in the image. Time per digit on "
