@@ -13,7 +13,6 @@ zoo.train("dcgan-mnist", out="runs/mine")          # the catalogue's recipe, fro
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 import torch
 
 from zoo import __version__
-from zoo.contract.diffusion import Diffusion, denoise, describe, deterministic, runner_network
+from zoo.contract.diffusion import describe, runner_network
 from zoo.contract.model import ModelInfo, SampleRequest, TorchDraws
 from zoo.data.sources import load_dataset
 from zoo.errors import UsageError, ZooError
@@ -36,7 +35,15 @@ from zoo.runtime.exporting import export_model as export_model
 from zoo.runtime.exporting import onnx_files as onnx_files
 from zoo.runtime.inversion import Inversion, invert_sampler
 from zoo.runtime.inversion import invert as run_inversion
-from zoo.runtime.latents import Feed, LatentQuery, Prior, calls, feed_for
+from zoo.runtime.latents import (
+    Feed,
+    LatentQuery,
+    Prior,
+    calls,
+    feed_for,
+    from_start,
+    sampler_prior,
+)
 from zoo.runtime.loading import Loaded as Loaded
 from zoo.runtime.loading import build as build
 from zoo.runtime.loading import load as load
@@ -234,15 +241,17 @@ def prior(loaded: Loaded) -> Prior:
     multi-step family the start x_T of its deterministic sampler, flattened."""
     family = get_registry().family(loaded.info.family, load=False)
     if family.multistep:
-        description = _description(loaded, family.multistep)
-        if not deterministic(description):
+        description = describe(loaded.model.graphs()[family.multistep].metadata)
+        if description is None:
+            raise UsageError(f"{family.name}'s {family.multistep!r} graph describes no sampler")
+        s = loaded.info.spec
+        found = sampler_prior(family.multistep, description, (s.channels, s.size, s.size))
+        if found is None:
             raise UsageError(
                 f"{family.name}'s default sampler adds noise at every step, so no latent "
                 "fixes its images: latent tools need a deterministic one (eta 0)"
             )
-        s = loaded.info.spec
-        shape = (s.channels, s.size, s.size)
-        return Prior(family.multistep, math.prod(shape), description.num_classes, shape)
+        return found
     name = family.prior
     graph = loaded.model.graphs().get(name) if name else None
     z = graph.example.get("z") if graph else None
@@ -255,29 +264,16 @@ def prior(loaded: Loaded) -> Prior:
     return Prior(name, int(z.shape[1]), classes)
 
 
-def _description(loaded: Loaded, graph: str) -> Diffusion:
-    found = describe(loaded.model.graphs()[graph].metadata)
-    if found is None:
-        raise UsageError(f"{loaded.info.family}'s {graph!r} graph carries no sampler description")
-    return found
-
-
-def _render(loaded: Loaded, spec: Prior, runner: Any) -> Callable[[Feed], torch.Tensor]:
+def _render(spec: Prior, runner: Any) -> Callable[[Feed], torch.Tensor]:
     """The images of a feed: through the prior graph, or the multi-step sampler from x_T."""
-    shape = spec.image
+    if spec.sampler is not None:
+        network = runner_network(runner, spec.graph)
+        return lambda feed: torch.from_numpy(from_start(spec, network, feed))
 
     def through_graph(feed: Feed) -> torch.Tensor:
         return runner(spec.graph, **{k: torch.from_numpy(v) for k, v in feed.items()})["image"]
 
-    if shape is None:
-        return through_graph
-    description, network = _description(loaded, spec.graph), runner_network(runner, spec.graph)
-
-    def through_sampler(feed: Feed) -> torch.Tensor:
-        x = feed["z"].reshape(len(feed["z"]), *shape)
-        return torch.from_numpy(denoise(description, network, x, labels=feed.get("labels")))
-
-    return through_sampler
+    return through_graph
 
 
 def sample_latents(
@@ -298,7 +294,7 @@ def sample_latents(
     spec = prior(loaded)
     feed, nrow = feed_for(spec, query, TorchDraws)
     runner = _runner(loaded, pick_runtime(runtime, loaded), dev, threads)
-    render = _render(loaded, spec, runner)
+    render = _render(spec, runner)
     with torch.inference_mode():
         parts = [render(part) for part in calls(feed, query.path)]
     labels = torch.from_numpy(feed["labels"]) if "labels" in feed else None
@@ -374,9 +370,9 @@ def invert(
     given = None if labels is None else torch.tensor(labels, dtype=torch.int64, device=dev)
     if given is not None and (len(given) != len(targets) or not spec.conditional):
         raise UsageError("--label gives one class per image, for conditional models")
-    if spec.image is not None:
+    if spec.sampler is not None:
         network = runner_network(TorchRunner(model.graphs(), dev), spec.graph)
-        return invert_sampler(_description(loaded, spec.graph), network, targets, given)
+        return invert_sampler(spec.sampler, network, targets, given)
     network = model.graphs()[spec.graph].module.requires_grad_(False)
     features = load_classifier().feature_map if perceptual else None
     start = model.encode_prior(targets)

@@ -72,7 +72,7 @@ def invert_cmd(source, inputs, out, steps, restarts, seed, labels, preview, pixe
             raise UsageError(f"--preview {preview.name}: the preview is a .png grid")
     loaded = api.load(source, "cpu")
     spec = loaded.model.spec
-    if api.prior(loaded).image is not None:  # a multi-step sampler, run backwards
+    if api.prior(loaded).sampler is not None:  # a multi-step sampler, run backwards
         ctx = click.get_current_context()
         search = ("steps", "restarts", "seed", "pixels_only")
         said = [n for n in search if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE]

@@ -189,7 +189,6 @@ def sample(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``n`` images (float32 NCHW in [-1, 1]) and their labels: x_T from ``draws``, then the
     labels where the model is conditional and none are given, then the sampler's steps."""
-    description.check(*_options(description, steps, sampler, eta, guidance))
     if labels is not None and not description.num_classes:
         raise UsageError("this model is not conditional: drop --label")
     x = draws.randn(n, *shape)

@@ -23,6 +23,7 @@ import numpy as np
 
 from zoo.base.files import atomic_path
 from zoo.base.torch_random import MIN_NORMALS, Draws, TorchGenerator
+from zoo.contract.diffusion import Diffusion, Network, denoise, deterministic
 from zoo.errors import UsageError
 
 MIN_TRUNCATION = 0.05  # below this the redraws run long and the samples are one image
@@ -40,12 +41,31 @@ class Prior:
     graph: str
     latent: int  # the width of z
     num_classes: int = 0  # 0: the graph takes no labels
-    # a multi-step family's: z is the start x_T of this shape (C, H, W) of its sampler
+    # a multi-step family's (`sampler_prior`): z is the start x_T, of this shape (C, H, W),
+    # of this deterministic sampler
     image: tuple[int, int, int] | None = None
+    sampler: Diffusion | None = None
 
     @property
     def conditional(self) -> bool:
         return self.num_classes > 0
+
+
+def sampler_prior(graph: str, description: Diffusion, shape: tuple[int, int, int]) -> Prior | None:
+    """A multi-step family's latent: the start x_T of its sampler, flattened, where the
+    default sampler is deterministic, so that x_T alone fixes the image; None where it adds
+    noise at every step."""
+    if not deterministic(description):
+        return None
+    return Prior(graph, math.prod(shape), description.num_classes, shape, description)
+
+
+def from_start(prior: Prior, network: Network, feed: Feed, **options: Any) -> np.ndarray:
+    """The images a `sampler_prior`'s sampler draws from a feed's x_T (``z``) and labels;
+    ``options``: the sampler's steps, eta, guidance."""
+    assert prior.image is not None and prior.sampler is not None, "not a sampler's prior"
+    x = feed["z"].reshape(-1, *prior.image)
+    return denoise(prior.sampler, network, x, labels=feed.get("labels"), **options)
 
 
 def mirrored(prior: Prior, rows: int) -> bool:

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from zoo.base.torch_random import MIN_NORMALS, TorchGenerator
-from zoo.contract.diffusion import Diffusion, denoise, describe, deterministic
+from zoo.contract.diffusion import Diffusion, describe
 from zoo.contract.diffusion import sample as run_sampler
 from zoo.contract.metadata import ModelInfo
 from zoo.errors import UsageError
-from zoo.runtime.latents import MAX_LATENT, Feed, Prior, calls, seeded
+from zoo.runtime.latents import MAX_LATENT, Feed, Prior, calls, from_start, sampler_prior, seeded
 from zoo.store.exports import (
     check_finite_outputs,
     graph_files,
@@ -177,17 +177,14 @@ class StepSampler:
     def prior(self) -> Prior | None:
         """The latents the deterministic sampler starts from (x_T, flattened), as
         `zoo.api.prior` gives them; None where the default sampler adds noise."""
-        if not deterministic(self.description):
-            return None
-        return Prior(self.graph, math.prod(self.shape), self.description.num_classes, self.shape)
+        return sampler_prior(self.graph, self.description, self.shape)
 
     def render(self, feed: Feed, one_by_one: bool = False) -> np.ndarray:
         """The images the sampler draws from the feed's x_T (``z``) and labels."""
-        return np.concatenate([
-            denoise(self.description, self._network, part["z"].reshape(-1, *self.shape),
-                    labels=part.get("labels"))
-            for part in calls(feed, one_by_one)
-        ])  # fmt: skip
+        prior = self.prior
+        assert prior is not None, "a sampler that adds noise has no latents to render"
+        return np.concatenate([from_start(prior, self._network, part)
+                               for part in calls(feed, one_by_one)])  # fmt: skip
 
     def _network(self, x: np.ndarray, t: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
         feed = {"x": x, "t": t, **({"labels": classes} if classes is not None else {})}

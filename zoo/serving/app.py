@@ -55,7 +55,7 @@ from starlette.routing import Route
 from zoo import __version__
 from zoo.base.grids import encode_png, fit_square, grid, to_uint8
 from zoo.base.torch_random import MIN_NORMALS, TorchGenerator
-from zoo.contract.diffusion import Network, denoise, deterministic
+from zoo.contract.diffusion import Network
 from zoo.contract.diffusion import sample as run_sampler
 from zoo.errors import UsageError
 from zoo.runtime.latents import (
@@ -63,8 +63,10 @@ from zoo.runtime.latents import (
     Feed,
     Prior,
     check_truncation,
+    from_start,
     interpolation,
     read_latents,
+    sampler_prior,
     seeded,
 )
 from zoo.runtime.onnx_sampling import parse_labels
@@ -248,13 +250,10 @@ def _prior(model: ServedModel) -> ServedGraph:
 def _latents(model: ServedModel) -> tuple[ServedGraph, Prior]:
     """The graph and the latent that truncation, interpolation and inversion go through: the
     prior graph's z, or x_T of a multi-step model whose default sampler is deterministic."""
-    if model.multistep and model.description is not None:
-        if not deterministic(model.description):
+    if model.multistep:
+        latent = _start(model)
+        if latent is None:
             raise Problem(400, f"{model.name}'s default sampler adds noise: it has no latent")
-        spec = model.info.spec
-        shape = (spec.channels, spec.size, spec.size)
-        latent = Prior(model.multistep, spec.channels * spec.size**2, model.description.num_classes,
-                       shape)  # fmt: skip
         return model.graphs[model.multistep], latent
     graph = _prior(model)
     z = next((spec for spec in graph.inputs if spec.name == "z"), None)
@@ -264,11 +263,17 @@ def _latents(model: ServedModel) -> tuple[ServedGraph, Prior]:
     return graph, Prior(graph.graph, z.shape[1], classes)
 
 
+def _start(model: ServedModel) -> Prior | None:
+    """A multi-step model's latent, x_T, where its default sampler is deterministic."""
+    spec = model.info.spec
+    if model.description is None:
+        return None
+    return sampler_prior(model.multistep, model.description, (spec.channels, spec.size, spec.size))
+
+
 def has_latents(model: ServedModel) -> bool:
     """Whether the page may offer truncation, paths and inversion for ``model``."""
-    if model.multistep:
-        return model.description is not None and deterministic(model.description)
-    return bool(model.prior)
+    return _start(model) is not None if model.multistep else bool(model.prior)
 
 
 STEP_OPTIONS = {"steps": (int, "an integer"), "sampler": (str, "a name"),
@@ -392,6 +397,8 @@ def create_app(server: Server) -> Starlette:
             assert model.description is not None
             spec = model.info.spec
             shape = (spec.channels, spec.size, spec.size)
+            if total * spec.channels * spec.size**2 < MIN_NORMALS:
+                raise Problem(400, f"{model.name}: ask for more images")
             given = None if labels is None else np.asarray(labels, np.int64)
             options = _step_options(request)
             draw = partial(run_sampler, model.description, draws=TorchGenerator(seed), n=total,
@@ -417,21 +424,15 @@ def create_app(server: Server) -> Starlette:
     ) -> np.ndarray:
         """The images of latents: through the prior graph, or a multi-step model's sampler
         from x_T (with the sampler's ``options``: steps, sampler, eta, guidance)."""
-        shape = latent.image
-        if shape is None:
+        if latent.sampler is None:
             return np.asarray((await server.infer(graph, feed))["image"])
-        assert model.description is not None  # a latent of this shape: a multi-step model
-        x = feed["z"].reshape(-1, *shape)
-        work = partial(denoise, model.description, x=x, labels=feed.get("labels"), **options)
-        return await stepping(model, lambda network: work(network=network))
+        return await stepping(model, lambda network: from_start(latent, network, feed, **options))
 
     async def stepping(model: ServedModel, work: Callable[[Network], np.ndarray]) -> np.ndarray:
         """Runs ``work`` (zoo's sampling loop, zoo.contract.diffusion) in a worker thread,
         each call of the network it is given going through the graph's batcher like any
         request's, the whole within the request timeout."""
         graph = model.graphs[model.multistep]
-        if model.info.spec.channels * model.info.spec.size**2 < MIN_NORMALS:
-            raise Problem(400, f"{model.name}: its images are too small to sample here")
         loop, late = asyncio.get_running_loop(), asyncio.Event()
         too_late = Problem(504, f"{model.name} did not answer within {limits.timeout:g} s")
 
@@ -494,9 +495,9 @@ def create_app(server: Server) -> Starlette:
         spec = model.info.spec
         image = _decode_image(await _body(request, limits.max_body), spec.channels, spec.size)
         search: list[str] = []  # a multi-step model runs its sampler backwards: no search
-        if prior.image is not None and {"steps", "restarts"} & set(request.query_params):
+        if prior.sampler is not None and {"steps", "restarts"} & set(request.query_params):
             raise Problem(400, f"{model.name} inverts with no search: drop steps and restarts")
-        if prior.image is None:
+        if prior.sampler is None:
             steps = _int(request, "steps", INVERT_STEPS, 0, 1000)
             search = ["--steps", str(steps), "--restarts", str(_int(request, "restarts", 2, 1, 8))]
         if server.inverting.locked():
